@@ -1,0 +1,72 @@
+"""The ``dxgraph`` command line.
+
+Each command group lives in its own module beside this one. Every command runs through
+``main``, which turns a ``DxGraphError`` into one red line on stderr and exit code 2: a
+user never sees a traceback for a mistake they can fix.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from dxgraph.errors import DxGraphError
+
+__all__ = ["app", "main", "console", "err_console"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="dxgraph",
+    help="Multi-agent diagnostic workflows and telemedicine dialogue benchmarks "
+    "(research software, not for clinical use).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the dxgraph version."""
+    from importlib.metadata import version as _v
+
+    console.print(_v("dxgraph"))
+
+
+def _register() -> None:
+    from dxgraph.cli import cases, models, workflows
+
+    app.add_typer(models.app, name="models")
+    app.add_typer(workflows.app, name="workflows")
+    app.add_typer(cases.app, name="cases")
+    for module in (workflows,):
+        for extra in getattr(module, "TOP_LEVEL", []):
+            app.command()(extra)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: run the app, turning dxgraph errors into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except DxGraphError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise

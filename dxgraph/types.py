@@ -1,0 +1,150 @@
+"""Shared value types.
+
+Everything here is plain, serialisable data (pydantic models) so it can sit in langgraph
+state, go into the store as JSON and come back out unchanged. Arrays, clients and images
+never live here: tools pass those among themselves inside one indicator's run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ImageRef",
+    "Fact",
+    "Case",
+    "ToolCallRecord",
+    "IndicatorResult",
+    "Diagnosis",
+    "FinalDiagnosis",
+    "Turn",
+    "Scalar",
+]
+
+Scalar = float | int | str | bool | None
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImageRef(_Frozen):
+    """A pointer to an image: a file path, or ``sample:NAME`` for a shipped sample."""
+
+    path: str
+    modality: str | None = None
+    description: str = ""
+
+
+FactCategory = Literal[
+    "symptom", "onset", "location", "history", "medication", "exposure", "treatment", "other"
+]
+
+
+class Fact(_Frozen):
+    """One atomic thing the patient knows and may disclose, with a stable id."""
+
+    id: str
+    category: FactCategory = "other"
+    text: str
+
+
+class Case(_Frozen):
+    """A clinical vignette for the dialogue benchmark.
+
+    ``diagnosis`` and ``differential`` are the ground truth: they are read by the judge and
+    never shown to a doctor agent, a tool or a tool prompt.
+    """
+
+    id: str
+    age: int | None = None
+    sex: Literal["female", "male", "other"] | None = None
+    chief_complaint: str
+    facts: list[Fact] = Field(default_factory=list)
+    visual_findings: str = ""
+    images: list[ImageRef] = Field(default_factory=list)
+    diagnosis: str
+    differential: list[str] = Field(default_factory=list)
+    split: Literal["train", "test"] = "test"
+    workflow: str | None = None
+    source: str = "synthetic"
+    synthetic: bool = True
+    personality: str | None = None
+
+
+class ToolCallRecord(_Frozen):
+    """One tool invocation inside an indicator: what ran, how long, what it returned."""
+
+    tool: str
+    version: str
+    seconds: float
+    cached: bool = False
+    args: dict[str, Any] = Field(default_factory=dict)
+    outputs: dict[str, Scalar] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class IndicatorResult(_Frozen):
+    """The evidence for one criterion of a workflow."""
+
+    id: str
+    description: str = ""
+    kind: Literal["quantitative", "qualitative"]
+    value: Scalar = None
+    unit: str | None = None
+    rule: str | None = None
+    status: Literal["ok", "unavailable"]
+    passed: bool | None = None
+    weight: float = 1.0
+    error: str | None = None
+    values: dict[str, Scalar] = Field(default_factory=dict)
+    calls: list[ToolCallRecord] = Field(default_factory=list)
+    seconds: float = 0.0
+    rationale: str | None = None
+    artifacts: dict[str, str] = Field(default_factory=dict)
+
+
+class Diagnosis(_Frozen):
+    """What a diagnostic workflow concludes, with every number it rests on."""
+
+    workflow: str
+    workflow_version: str = "1"
+    outcome: str
+    score: float | None = None
+    probability: float | None = None
+    threshold: float | None = None
+    decision: str = ""
+    indicators: list[IndicatorResult] = Field(default_factory=list)
+    note: str = ""
+    narrative: str | None = None
+    seconds: float = 0.0
+    trace_id: str | None = None
+
+    @property
+    def available(self) -> list[IndicatorResult]:
+        return [i for i in self.indicators if i.status == "ok"]
+
+
+class FinalDiagnosis(_Frozen):
+    """A doctor agent's structured conclusion of a consultation. ``label=None`` abstains."""
+
+    label: str | None = None
+    confidence: float = Field(default=0.0, ge=0.0, le=1.0)
+    differential: list[str] = Field(default_factory=list)
+    basis: str = ""
+
+
+class Turn(_Frozen):
+    """One utterance in a consultation, with its cost."""
+
+    index: int
+    role: Literal["doctor", "patient", "tool", "system"]
+    text: str
+    revealed_facts: list[str] = Field(default_factory=list)
+    latency_ms: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tool: str | None = None
+    end: bool = False
