@@ -1,0 +1,203 @@
+"""Engine, sessions and the ``Store`` facade over the tables.
+
+SQLite by default (a file under ``DXGRAPH_HOME``, WAL mode so readers never block the
+writer), any SQLAlchemy URL through ``DXGRAPH_DATABASE_URL`` (Postgres for many processes).
+Tables are created on first use. Every write is one transaction (``with Session.begin()``):
+a crash leaves either the whole sample or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, select as sa_select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlmodel import Session, SQLModel, create_engine, delete, select
+
+from dxgraph.errors import StoreError
+from dxgraph.store.tables import DiagnosisRow, RunRow, SampleRow, ToolCallRow, TurnRow, utcnow
+from dxgraph.types import Diagnosis, Turn
+
+__all__ = ["Store", "get_engine", "open_store"]
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per URL per process, tables created on first use."""
+    with _lock:
+        engine = _engines.get(url)
+        if engine is not None:
+            return engine
+        try:
+            if url.startswith("sqlite"):
+                path = url.split("///", 1)[-1]
+                if path and path != ":memory:":
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            SQLModel.metadata.create_all(engine)
+        except (SQLAlchemyError, OSError, ModuleNotFoundError) as exc:
+            raise StoreError(f"cannot open the store at {_redact(url)!r}: {exc}".splitlines()[0]) from None
+        _engines[url] = engine
+        return engine
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+class Store:
+    """Reads and writes runs, samples, turns and diagnoses.
+
+    Args:
+        url: SQLAlchemy URL; default from settings (``DXGRAPH_DATABASE_URL`` or the SQLite
+            file under ``DXGRAPH_HOME``).
+    """
+
+    def __init__(self, url: str | None = None):
+        if url is None:
+            from dxgraph.config import load_settings
+
+            url = load_settings().db_url
+        self.url = url
+        self.engine = get_engine(url)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # ------------------------------------------------------------------ runs
+    def create_run(self, run_id: str, *, kind: str, config: dict[str, Any], samples_total: int) -> RunRow:
+        """Create a run, or return the existing one with that id (resume)."""
+        with self.session() as s, s.begin():
+            run = s.get(RunRow, run_id)
+            if run is None:
+                run = RunRow(id=run_id, kind=kind, config_json=json.dumps(config, sort_keys=True),
+                             samples_total=samples_total)
+                s.add(run)
+                try:
+                    s.flush()
+                except IntegrityError:  # another worker created it first
+                    s.rollback()
+                    return self.get_run(run_id)  # type: ignore[return-value]
+            else:
+                run.samples_total = max(run.samples_total, samples_total)
+                run.status = "running"
+                run.updated_at = utcnow()
+            return run
+
+    def get_run(self, run_id: str) -> RunRow | None:
+        with self.session() as s:
+            return s.get(RunRow, run_id)
+
+    def list_runs(self, kind: str | None = None) -> list[RunRow]:
+        with self.session() as s:
+            q = select(RunRow).order_by(RunRow.created_at.desc())
+            if kind:
+                q = q.where(RunRow.kind == kind)
+            return list(s.exec(q))
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        with self.session() as s, s.begin():
+            run = s.get(RunRow, run_id)
+            if run is not None:
+                run.status = status
+                run.updated_at = utcnow()
+
+    # --------------------------------------------------------------- samples
+    def sample_keys(self, run_id: str, status: str | None = None) -> set[str]:
+        with self.session() as s:
+            q = sa_select(SampleRow.key).where(SampleRow.run_id == run_id)
+            if status:
+                q = q.where(SampleRow.status == status)
+            return {row[0] for row in s.execute(q)}
+
+    def save_sample(self, sample: SampleRow, turns: Iterable[Turn] = ()) -> None:
+        """Write a finished sample and its turns in one transaction, replacing an earlier
+        errored attempt of the same key. A ``done`` sample is never overwritten."""
+        try:
+            with self.session() as s, s.begin():
+                existing = s.exec(
+                    select(SampleRow).where(SampleRow.run_id == sample.run_id, SampleRow.key == sample.key)
+                ).first()
+                if existing is not None:
+                    if existing.status == "done":
+                        return
+                    sample.attempts = existing.attempts + 1
+                    s.delete(existing)
+                    s.flush()
+                s.exec(delete(TurnRow).where(TurnRow.run_id == sample.run_id, TurnRow.sample_key == sample.key))
+                s.add(sample)
+                for t in turns:
+                    s.add(TurnRow(run_id=sample.run_id, sample_key=sample.key, index=t.index, role=t.role,
+                                  text=t.text, revealed_json=json.dumps(t.revealed_facts),
+                                  latency_ms=t.latency_ms, input_tokens=t.input_tokens,
+                                  output_tokens=t.output_tokens))
+        except IntegrityError:
+            return  # a concurrent worker stored this key first; the unique key keeps one copy
+        except OperationalError as exc:
+            raise StoreError(f"could not write sample {sample.key!r}: {exc.orig}") from None
+
+    def samples(self, run_id: str, status: str | None = None) -> list[SampleRow]:
+        with self.session() as s:
+            q = select(SampleRow).where(SampleRow.run_id == run_id).order_by(SampleRow.id)
+            if status:
+                q = q.where(SampleRow.status == status)
+            return list(s.exec(q))
+
+    def turns(self, run_id: str, sample_key: str) -> list[TurnRow]:
+        with self.session() as s:
+            q = (select(TurnRow).where(TurnRow.run_id == run_id, TurnRow.sample_key == sample_key)
+                 .order_by(TurnRow.index))
+            return list(s.exec(q))
+
+    # ------------------------------------------------------------- diagnoses
+    def save_diagnosis(self, dx: Diagnosis, *, run_id: str | None = None, sample_key: str | None = None) -> int:
+        """Store a workflow diagnosis with one row per tool call; returns its id."""
+        with self.session() as s, s.begin():
+            row = DiagnosisRow(run_id=run_id, sample_key=sample_key, workflow=dx.workflow,
+                               workflow_version=dx.workflow_version, outcome=dx.outcome, score=dx.score,
+                               trace_id=dx.trace_id, result_json=dx.model_dump_json())
+            s.add(row)
+            s.flush()
+            for ind in dx.indicators:
+                for call in ind.calls:
+                    s.add(ToolCallRow(diagnosis_id=row.id, indicator=ind.id, tool=call.tool,
+                                      version=call.version, seconds=call.seconds, cached=call.cached,
+                                      error=call.error, outputs_json=json.dumps(call.outputs, default=str)))
+            return int(row.id)
+
+    def diagnoses(self, workflow: str | None = None, limit: int = 100) -> list[DiagnosisRow]:
+        with self.session() as s:
+            q = select(DiagnosisRow).order_by(DiagnosisRow.id.desc()).limit(limit)
+            if workflow:
+                q = q.where(DiagnosisRow.workflow == workflow)
+            return list(s.exec(q))
+
+    def tool_calls(self, diagnosis_id: int) -> list[ToolCallRow]:
+        with self.session() as s:
+            return list(s.exec(select(ToolCallRow).where(ToolCallRow.diagnosis_id == diagnosis_id)))
+
+
+def open_store(url: str | None = None) -> Store:
+    return Store(url)
