@@ -1,0 +1,119 @@
+import time
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from dxgraph.bench.metrics import (
+    Outcome,
+    compute_metrics,
+    confusion_matrix,
+    group_metrics,
+    outcome_from_result,
+    paired_differences,
+)
+
+
+def _o(case, truth, pred, *, temp="neutral", strategy="dialogue", doctor="rules", turns=3,
+       facts=0.5, rubric=None, top3=None):
+    correct = pred == truth
+    return Outcome(key=f"{case}|{temp}|{strategy}|{doctor}", case_id=case, temperament=temp,
+                   strategy=strategy, doctor=doctor, truth=truth, predicted=pred, correct=correct,
+                   top3_correct=correct if top3 is None else top3, turns=turns, facts_elicited=facts,
+                   rubric=rubric or {})
+
+
+def test_known_accuracy_f1_and_abstention_counted_wrong():
+    outs = [_o("c1", "A", "A"), _o("c2", "A", "B"), _o("c3", "B", "B"), _o("c4", "B", None)]
+    m = group_metrics(outs, reps=200)
+    assert m["top1_accuracy"]["value"] == pytest.approx(0.5)
+    # F1(A) = 2/3, F1(B) = 1/2 -> macro = weighted = 7/12; the abstention is a miss for B
+    assert m["macro_f1"]["value"] == pytest.approx(7 / 12)
+    assert m["weighted_f1"]["value"] == pytest.approx(7 / 12)
+    assert m["abstention_rate"]["value"] == pytest.approx(0.25)
+    assert m["top1_accuracy"]["n"] == 4
+
+
+def test_f1_matches_sklearn_on_random_answers():
+    rng = np.random.default_rng(3)
+    labs = ["a", "b", "c", "d", "e"]
+    outs = []
+    for i in range(120):
+        truth = labs[rng.integers(5)]
+        r = rng.random()
+        pred = None if r < 0.1 else (truth if r < 0.6 else labs[rng.integers(5)])
+        outs.append(_o(f"c{i}", truth, pred))
+    m = group_metrics(outs, reps=0)
+    y_true = [o.truth for o in outs]
+    y_pred = [o.predicted or "(none)" for o in outs]
+    present = sorted(set(y_true) | {p for p in y_pred if p != "(none)"})
+    assert m["macro_f1"]["value"] == pytest.approx(f1_score(y_true, y_pred, labels=present, average="macro"))
+    assert m["weighted_f1"]["value"] == pytest.approx(f1_score(y_true, y_pred, labels=present, average="weighted"))
+
+
+def test_ci_contains_value_is_seeded_and_fast():
+    rng = np.random.default_rng(0)
+    outs = [_o(f"c{i}", "A" if i % 2 else "B", ("A" if i % 2 else "B") if rng.random() < 0.7 else "C",
+               temp=t, rubric={"empathy": float(rng.integers(0, 3)), "overall": "satisfactory"})
+            for i in range(70) for t in ("neutral", "sanguine", "choleric", "melancholic", "phlegmatic")]
+    start = time.perf_counter()
+    m = compute_metrics(outs, reps=1000, seed=1)
+    assert time.perf_counter() - start < 5.0
+    for name, v in m["overall"].items():
+        assert v["ci_low"] <= v["value"] <= v["ci_high"], name
+    acc = m["overall"]["top1_accuracy"]
+    assert 0.0 < acc["ci_high"] - acc["ci_low"] < 0.5
+    assert m["overall"]["rubric.overall"]["value"] == pytest.approx(1.0)
+    assert set(m["by_temperament"]) == {"neutral", "sanguine", "choleric", "melancholic", "phlegmatic"}
+    again = compute_metrics(outs, reps=1000, seed=1)
+    assert again["overall"]["top1_accuracy"] == acc
+
+
+def test_paired_difference_sign_and_interval():
+    outs = []
+    for i in range(40):
+        truth = f"L{i % 4}"
+        outs.append(_o(f"c{i}", truth, truth if i % 10 else "L9", strategy="dialogue"))  # 90%
+        outs.append(_o(f"c{i}", truth, truth if i % 2 else "L9", strategy="single"))  # 50%
+    d = paired_differences(outs, "strategy", reps=500, order=["dialogue", "single"])
+    diff = d["dialogue - single"]["top1_accuracy"]
+    assert diff["value"] == pytest.approx(0.4)
+    assert 0 < diff["ci_low"] <= diff["value"] <= diff["ci_high"]
+    assert diff["n"] == 40
+    rev = paired_differences(outs, "strategy", reps=500, order=["single", "dialogue"])
+    assert rev["single - dialogue"]["top1_accuracy"]["value"] == pytest.approx(-0.4)
+
+
+def test_paired_uses_only_shared_cases():
+    outs = [_o("c1", "A", "A", strategy="x"), _o("c2", "A", "A", strategy="x"),
+            _o("c1", "A", "B", strategy="y")]
+    d = paired_differences(outs, "strategy", reps=50)
+    assert d["x - y"]["top1_accuracy"]["n"] == 1
+    assert d["x - y"]["top1_accuracy"]["value"] == pytest.approx(1.0)
+
+
+def test_per_label_and_confusion():
+    outs = [_o("c1", "A", "A"), _o("c2", "A", "B"), _o("c3", "B", "B"), _o("c4", "B", None)]
+    m = compute_metrics(outs, reps=100)
+    assert m["by_label"]["A"]["top1_accuracy"]["value"] == pytest.approx(0.5)
+    assert m["by_label"]["A"]["f1"]["value"] == pytest.approx(2 / 3)
+    cm = confusion_matrix(outs)
+    assert cm["columns"][-1] == "(abstained)"
+    assert cm["matrix"] == [[1, 1, 0], [0, 1, 1]]
+
+
+def test_outcome_from_result_uses_judge_and_ordinal_rubric():
+    res = {"truth": "acne", "judge": {"correct": True, "top3_correct": True, "predicted_label": "acne vulgaris",
+                                      "rubric": {"empathy": "excellent", "history": True, "note": "free text"}},
+           "turns": 5, "facts_elicited": 0.4}
+    o = outcome_from_result("k", "c1", "neutral", "dialogue", "rules", res)
+    assert o.predicted == "acne" and o.correct
+    assert o.rubric == {"empathy": 2.0, "history": 1.0}
+    abst = outcome_from_result("k", "c1", "neutral", "dialogue", "rules",
+                               {"truth": "acne", "judge": {"correct": False, "predicted_label": None}})
+    assert abst.predicted is None and not abst.top3_correct
+
+
+def test_empty_metrics_do_not_crash():
+    m = compute_metrics([])
+    assert m["overall"] == {} and m["n_samples"] == 0
