@@ -1,0 +1,279 @@
+"""YAML -> Workflow, with every error reported as ``FILE:LINE: message``.
+
+The text is read twice by PyYAML's safe loader: once composed into nodes (to learn the
+line of every key and list item) and once into plain data. pydantic validates the data;
+each error's location path is mapped back to a line. Checks that need the tool registry
+(unknown tool, unresolved input, cycle, rule names) follow and report the same way. All
+errors of a file are collected, not just the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from dxgraph.errors import ConfigError
+from dxgraph.workflows.rules import RuleError, compile_rule
+from dxgraph.workflows.schema import Indicator, Step, Workflow
+
+__all__ = [
+    "WorkflowErrors",
+    "load_workflow",
+    "parse_workflow",
+    "builtin_dir",
+    "list_workflows",
+    "find_workflow",
+    "step_outputs",
+    "ordered_steps",
+]
+
+_MAX_BYTES = 1_000_000
+
+
+class WorkflowErrors(ConfigError):
+    """All the problems found in one workflow file, each as ``FILE:LINE: message``."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+def builtin_dir() -> Path:
+    return Path(__file__).parent / "builtin"
+
+
+def _line_map(text: str, file: str) -> dict[tuple, int]:
+    """Map each key/item path to its 1-based line; raise on duplicate keys."""
+    lines: dict[tuple, int] = {}
+    errors: list[ConfigError] = []
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                key = key_node.value
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    errors.append(ConfigError(f"key {key!r} appears twice (first on line {seen[key]})", file=file, line=line))
+                seen[key] = line
+                lines[path + (key,)] = line
+                walk(value_node, path + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[path + (i,)] = item.start_mark.line + 1
+                walk(item, path + (i,))
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None:
+        lines[()] = root.start_mark.line + 1
+        walk(root, ())
+    if errors:
+        raise WorkflowErrors(errors)
+    return lines
+
+
+def _line_for(lines: dict[tuple, int], loc: Iterable[Any]) -> int:
+    path = tuple(loc)
+    while path:
+        if path in lines:
+            return lines[path]
+        path = path[:-1]
+    return lines.get((), 1)
+
+
+def _pydantic_message(err: dict[str, Any]) -> str:
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-union")))]
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key {str(loc[-1])!r} at {'.'.join(str(p) for p in loc[:-1]) or 'top level'}"
+    if kind == "missing":
+        return f"missing required key {field!r}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    return f"{field}: {msg}"
+
+
+def step_outputs(step: Step, tool_outputs: tuple[str, ...]) -> dict[str, str]:
+    """Map each tool output to the local name the step binds it to."""
+    out = step.outputs
+    if out is None:
+        return {name: name for name in tool_outputs}
+    if isinstance(out, str):
+        return {tool_outputs[0]: out}
+    if isinstance(out, list):
+        return dict(zip(tool_outputs, out))
+    return dict(out)
+
+
+def ordered_steps(ind: Indicator, input_names: set[str], outputs_of) -> list[int]:
+    """Topological order of an indicator's steps; raises ValueError naming a cycle."""
+    producers: dict[str, int] = {}
+    for i, step in enumerate(ind.steps):
+        for name in outputs_of(step).values():
+            producers[name] = i
+    deps = {i: {producers[r] for r in s.inputs.values() if r in producers and r not in input_names}
+            for i, s in enumerate(ind.steps)}
+    order: list[int] = []
+    state: dict[int, int] = {}
+
+    def visit(i: int, chain: list[int]) -> None:
+        if state.get(i) == 2:
+            return
+        if state.get(i) == 1:
+            cyc = chain[chain.index(i):] + [i]
+            raise ValueError("steps form a cycle: " + " -> ".join(f"{ind.steps[j].tool} (step {j + 1})" for j in cyc))
+        state[i] = 1
+        for d in sorted(deps[i]):
+            visit(d, chain + [i])
+        state[i] = 2
+        order.append(i)
+
+    for i in range(len(ind.steps)):
+        visit(i, [])
+    return order
+
+
+def _semantic_errors(wf: Workflow, lines: dict[tuple, int], file: str) -> list[ConfigError]:
+    from dxgraph.tools.registry import registry
+
+    tools = registry()
+    errors: list[ConfigError] = []
+
+    def err(loc: tuple, msg: str) -> None:
+        errors.append(ConfigError(msg, file=file, line=_line_for(lines, loc)))
+
+    ref_ids = {r.id for r in wf.references}
+    input_names = {s.name for s in wf.inputs}
+    for i, ind in enumerate(wf.indicators):
+        base = ("indicators", i)
+        for r in ind.references:
+            if r not in ref_ids:
+                err(base + ("references",), f"indicator {ind.id!r} cites reference {r!r}, which is not in 'references'")
+        bad_tool = False
+        for j, step in enumerate(ind.steps):
+            spec = tools.get(step.tool)
+            if spec is None:
+                bad_tool = True
+                close = difflib.get_close_matches(step.tool, list(tools), n=3, cutoff=0.75)
+                hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+                err(base + ("steps", j, "tool"), f"unknown tool {step.tool!r}{hint}; see 'dxgraph workflows tools'")
+                continue
+            for pname in step.inputs:
+                if pname not in spec.params or spec.params[pname].kind == "context":
+                    err(base + ("steps", j, "inputs", pname), f"tool {step.tool!r} has no input {pname!r}; it takes {sorted(p for p in spec.params if spec.params[p].kind != 'context')}")
+            for aname, value in step.args.items():
+                p = spec.params.get(aname)
+                if p is not None and p.kind == "input":
+                    err(base + ("steps", j, "args", aname), f"{aname!r} of tool {step.tool!r} is data, not a setting: bind it under 'inputs'")
+                    continue
+                problem = spec.check_arg(aname, value)
+                if problem:
+                    err(base + ("steps", j, "args", aname), problem)
+            for pname, p in spec.params.items():
+                if p.required and p.kind != "context" and pname not in step.inputs and pname not in step.args:
+                    err(base + ("steps", j), f"tool {step.tool!r} needs {pname!r}: give it under 'inputs' or 'args'")
+            if isinstance(step.outputs, list) and len(step.outputs) > len(spec.outputs):
+                err(base + ("steps", j, "outputs"), f"tool {step.tool!r} returns {len(spec.outputs)} outputs {list(spec.outputs)}, not {len(step.outputs)}")
+            if isinstance(step.outputs, dict):
+                for o in step.outputs:
+                    if o not in spec.outputs:
+                        err(base + ("steps", j, "outputs", o), f"tool {step.tool!r} has no output {o!r}; its outputs are {list(spec.outputs)}")
+        if bad_tool:
+            continue
+
+        def outs(step: Step) -> dict[str, str]:
+            return step_outputs(step, tools[step.tool].outputs)
+
+        produced = {name for s in ind.steps for name in outs(s).values()}
+        for j, step in enumerate(ind.steps):
+            for pname, ref in step.inputs.items():
+                if ref not in input_names and ref not in produced:
+                    err(base + ("steps", j, "inputs", pname), f"input {ref!r} of step {step.tool!r} is neither a workflow input {sorted(input_names)} nor an output of a step of indicator {ind.id!r}")
+        try:
+            ordered_steps(ind, input_names, outs)
+        except ValueError as exc:
+            err(base + ("steps",), f"indicator {ind.id!r}: {exc}")
+        scope = produced | input_names
+        value = ind.value or next(iter(outs(ind.steps[-1]).values()), None)
+        if value not in produced:
+            err(base + ("value",), f"indicator {ind.id!r}: value {value!r} is not an output of its steps")
+        try:
+            rule = compile_rule(ind.rule)
+            missing = sorted(rule.names - scope)
+            if missing:
+                err(base + ("rule",), f"rule {ind.rule!r} uses {', '.join(map(repr, missing))}, not produced by the steps of {ind.id!r} (available: {sorted(produced)})")
+        except RuleError as exc:
+            err(base + ("rule",), exc.message)
+        for name in ind.overlay:
+            if name not in produced:
+                err(base + ("overlay",), f"overlay {name!r} is not an output of the steps of {ind.id!r}")
+    d = wf.decision
+    if d.method == "k_of_n" and d.k and d.k > len(wf.indicators):
+        err(("decision", "k"), f"k={d.k} is more than the {len(wf.indicators)} indicators")
+    return errors
+
+
+def parse_workflow(text: str, file: str = "<string>") -> Workflow:
+    """Parse and fully check workflow text; raise WorkflowErrors listing every problem."""
+    try:
+        lines = _line_map(text, file)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise WorkflowErrors([ConfigError(f"not valid YAML: {problem}", file=file, line=mark.line + 1 if mark else None)]) from None
+    if not isinstance(data, dict):
+        raise WorkflowErrors([ConfigError("a workflow file must be a mapping with keys id, name, inputs, indicators, decision...", file=file, line=1)])
+    try:
+        wf = Workflow.model_validate(data)
+    except ValidationError as exc:
+        errs = [ConfigError(_pydantic_message(e), file=file, line=_line_for(lines, e["loc"])) for e in exc.errors()]
+        raise WorkflowErrors(errs) from None
+    semantic = _semantic_errors(wf, lines, file)
+    if semantic:
+        raise WorkflowErrors(semantic)
+    return wf
+
+
+def load_workflow(path: str | Path) -> Workflow:
+    """Read a workflow file (YAML); raise WorkflowErrors with file:line for every problem."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"workflow file {str(path)!r} does not exist")
+    if p.stat().st_size > _MAX_BYTES:
+        raise ConfigError(f"workflow file {str(path)!r} is larger than 1 MB; is it really a workflow?")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"workflow file {str(path)!r} is not UTF-8 text") from None
+    return parse_workflow(text, file=str(path))
+
+
+def list_workflows() -> list[tuple[Workflow, Path]]:
+    """The built-in workflows, sorted by id."""
+    found = []
+    for path in sorted(builtin_dir().glob("*.yaml")):
+        found.append((load_workflow(path), path))
+    return sorted(found, key=lambda t: t[0].id)
+
+
+def find_workflow(id_or_path: str) -> tuple[Workflow, Path]:
+    """A built-in workflow by id, or a workflow file by path."""
+    p = Path(id_or_path)
+    if p.suffix in (".yaml", ".yml") or p.is_file():
+        return load_workflow(p), p
+    candidate = builtin_dir() / f"{id_or_path}.yaml"
+    if candidate.is_file():
+        return load_workflow(candidate), candidate
+    ids = sorted(x.stem for x in builtin_dir().glob("*.yaml"))
+    raise ConfigError(f"no workflow {id_or_path!r}: built-in workflows are {', '.join(ids)}; or give a path to a .yaml file")

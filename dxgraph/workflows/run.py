@@ -1,0 +1,124 @@
+"""Run a workflow on images: the Python API behind ``dxgraph diagnose``.
+
+>>> dx = diagnose("glaucoma", ["sample:retina"])      # doctest: +SKIP
+>>> dx.outcome, [(i.id, i.value) for i in dx.indicators]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from dxgraph.agents.planner import Plan, compile_plan
+from dxgraph.errors import InputError
+from dxgraph.telemetry import get_tracer
+from dxgraph.tools.registry import ToolCache, ToolContext
+from dxgraph.tools.runner import ToolRunner
+from dxgraph.types import Diagnosis
+from dxgraph.workflows.graph import DxContext, build_graph
+from dxgraph.workflows.loader import find_workflow
+from dxgraph.workflows.schema import Workflow
+
+__all__ = ["run_workflow", "diagnose", "default_runner", "bind_images"]
+
+
+@lru_cache(maxsize=1)
+def _graph():
+    return build_graph()
+
+
+_runners: dict[str, ToolRunner] = {}
+
+
+def default_runner(settings=None, models: dict[str, Any] | None = None) -> ToolRunner:
+    """One runner per cache directory per process, with the configured models."""
+    from dxgraph.config import load_settings
+
+    settings = settings or load_settings()
+    key = str(settings.cache_dir)
+    runner = _runners.get(key)
+    if runner is None:
+        runner = ToolRunner(ToolCache(settings.cache_dir), ToolContext(settings=settings))
+        _runners[key] = runner
+    if models:
+        runner.context.models.update(models)
+    elif "vlm" not in runner.context.models:
+        runner.context.models["vlm"] = _role_model(settings, "vlm")
+    return runner
+
+
+def _role_model(settings, role: str):
+    from dxgraph.config import role_spec
+    from dxgraph.models import load_model
+
+    spec = role_spec(settings, role)
+    if not spec or spec in ("rules", "scripted"):
+        return None
+    return load_model(spec, max_concurrency=settings.max_concurrency,
+                      max_retries=settings.max_retries, timeout_s=settings.request_timeout_s)
+
+
+def bind_images(wf: Workflow, images: list[str] | dict[str, str]) -> dict[str, str]:
+    """Match the given image paths to the workflow's input slots; resolve ``sample:`` names."""
+    names = [s.name for s in wf.inputs]
+    if isinstance(images, dict):
+        unknown = sorted(set(images) - set(names))
+        if unknown:
+            raise InputError(f"workflow {wf.id!r} has no input {unknown[0]!r}; its inputs are {names}")
+        bound = dict(images)
+    else:
+        if len(images) != len(names):
+            raise InputError(
+                f"workflow {wf.id!r} needs {len(names)} image(s) ({', '.join(names)}), got {len(images)}: "
+                f"pass --image once per input, in that order"
+            )
+        bound = dict(zip(names, images))
+    missing = [n for n in names if n not in bound]
+    if missing:
+        raise InputError(f"workflow {wf.id!r} needs image {missing[0]!r}")
+    return {k: _resolve(v) for k, v in bound.items()}
+
+
+def _resolve(path: str) -> str:
+    if str(path).startswith("sample:"):
+        from dxgraph.tools.imaging import resolve_image_path
+
+        return str(resolve_image_path(path))
+    return str(path)
+
+
+async def run_workflow(workflow: str | Workflow, images: list[str] | dict[str, str], *,
+                       runner: ToolRunner | None = None, narrator=None, overlay_dir: str | Path | None = None,
+                       store=None) -> Diagnosis:
+    """Run a workflow (id, path or object) on images and return its Diagnosis.
+
+    Args:
+        workflow: a built-in id such as ``"glaucoma"``, a YAML path, or a Workflow.
+        images: paths (or ``sample:NAME``) in the order of the workflow's inputs, or a
+            mapping from input name to path.
+        runner: the tool runner (default: one per process with the disk cache).
+        narrator: a ChatModel that writes the narrative; None for no narrative.
+        overlay_dir: where to write segmentation overlays (PNG), if wanted.
+        store: a Store to persist the diagnosis and its tool calls in.
+    """
+    wf = workflow if isinstance(workflow, Workflow) else find_workflow(workflow)[0]
+    plan: Plan = compile_plan(wf)
+    bound = bind_images(wf, images)
+    runner = runner or default_runner()
+    ctx = DxContext(runner=runner, narrator=narrator, overlay_dir=str(overlay_dir) if overlay_dir else None)
+    with get_tracer().start_as_current_span(f"workflow {wf.id}") as span:
+        span.set_attribute("dxgraph.workflow", wf.id)
+        span.set_attribute("dxgraph.workflow.version", wf.version)
+        state = await _graph().ainvoke({"plan": plan.model_dump(mode="json"), "images": bound, "results": []},
+                                       context=ctx, config={"recursion_limit": 25})
+    dx = Diagnosis.model_validate(state["diagnosis"])
+    if store is not None:
+        store.save_diagnosis(dx)
+    return dx
+
+
+def diagnose(workflow: str | Workflow, images: list[str] | dict[str, str], **kwargs) -> Diagnosis:
+    """Synchronous ``run_workflow`` for scripts and notebooks."""
+    return asyncio.run(run_workflow(workflow, images, **kwargs))
