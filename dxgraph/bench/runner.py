@@ -1,0 +1,352 @@
+"""Run a dialogue benchmark: the grid, concurrency, per-sample persistence, resume, retry.
+
+Design (inspect_ai's eval log, done against a database):
+
+* every sample is written to the store the moment it finishes, in one transaction, so a
+  crash (even SIGKILL) loses at most the consultations in flight;
+* rerunning a run id skips every key already ``done``; the store never keeps two rows of
+  one key, so several processes (``--shard I/N``, or by accident the same shard twice)
+  can share a run on one Postgres;
+* a failed sample (timeout, model error, anything else) is stored as ``status=error`` with
+  its type and message and never stops the run; ``retry`` re-runs those only;
+* a bounded pool of workers pulls from a queue: never an unbounded ``gather``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dxgraph.bench.grid import BenchConfig, GridSample, build_grid, shard_of
+from dxgraph.errors import InputError, ModelError
+from dxgraph.store import SampleRow, Store
+from dxgraph.types import Case, Turn
+
+__all__ = ["RunSummary", "Harness", "SimulatorHarness", "run_benchmark", "retry", "KIND"]
+
+KIND = "dialogue"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one call of ``run_benchmark``/``retry`` did, and where the whole run stands.
+
+    ``samples_*`` count the whole run (all shards); ``ran``/``errors``/``skipped`` count this
+    call only.
+    """
+
+    run_id: str
+    status: str
+    samples_total: int
+    samples_done: int
+    samples_failed: int
+    ran: int
+    errors: int
+    skipped: int
+    seconds: float
+    shard: str | None = None
+
+
+class Harness(Protocol):
+    """Builds the agents of a run and plays one consultation (the runner's only seam)."""
+
+    def load_cases(self) -> list[Case]: ...
+
+    def temperaments(self) -> list[str]: ...
+
+    async def consult(self, sample: GridSample) -> tuple[dict[str, Any], list[Turn]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class SimulatorHarness:
+    """The real harness: cases, personas, rule or LLM agents from their specs.
+
+    Chat models are built once per spec and shared by all consultations, so one endpoint's
+    connection pool and concurrency limiter cover the whole run.
+    """
+
+    def __init__(self, config: BenchConfig):
+        self.config = config
+        self._models: dict[str, Any] = {}
+        self._rule_doctor: Any = None
+        self._personas: dict[str, Any] | None = None
+
+    # -- inputs
+    def load_cases(self) -> list[Case]:
+        from dxgraph.simulator.cases import load_cases
+
+        return list(load_cases(source=self.config.cases, split=self.config.split))
+
+    def personas(self) -> dict[str, Any]:
+        if self._personas is None:
+            from dxgraph.simulator.personas import load_personas
+
+            loaded = load_personas()
+            self._personas = dict(loaded) if isinstance(loaded, dict) else {p.name: p for p in loaded}
+        return self._personas
+
+    def temperaments(self) -> list[str]:
+        from dxgraph.simulator.personas import TEMPERAMENTS
+
+        known = self.personas()
+        asked = self.config.temperaments
+        if asked == ["all"]:
+            return [t for t in TEMPERAMENTS if t in known] + [t for t in known if t not in TEMPERAMENTS]
+        for t in asked:
+            if t not in known:
+                raise InputError(f"unknown temperament {t!r}; use 'all' or some of {', '.join(known)}")
+        return list(dict.fromkeys(asked))
+
+    # -- agents
+    def _model(self, spec: str):
+        if spec not in self._models:
+            from dxgraph.models import load_model
+
+            self._models[spec] = load_model(spec)
+        return self._models[spec]
+
+    def _doctor(self, spec: str, strategy: str):
+        if spec == "rules":
+            if self._rule_doctor is None:
+                from dxgraph.agents.baselines import RuleDoctor
+
+                self._rule_doctor = RuleDoctor.from_train_split(self.config.cases)
+            return self._rule_doctor
+        from dxgraph.agents.doctor import LLMDoctor
+
+        return LLMDoctor(self._model(spec), strategy=strategy)
+
+    def _patient(self, case: Case, persona: Any):
+        from dxgraph.simulator.patient import LLMPatient, RulePatient
+
+        if self.config.patient == "rules":
+            return RulePatient(case, persona)
+        return LLMPatient(self._model(self.config.patient), case, persona)
+
+    def _judge(self):
+        from dxgraph.simulator.judge import LLMJudge, RuleJudge
+
+        if self.config.judge == "rules":
+            return RuleJudge()
+        return LLMJudge(self._model(self.config.judge))
+
+    async def consult(self, sample: GridSample) -> tuple[dict[str, Any], list[Turn]]:
+        from dxgraph.simulator.dialogue import run_consultation
+
+        case = sample.case
+        res = await run_consultation(
+            case, self.personas()[sample.temperament], self._doctor(sample.doctor, sample.strategy),
+            self._patient(case, self.personas()[sample.temperament]), self._judge(),
+            max_turns=self.config.max_turns, strategy=sample.strategy,
+        )
+        return result_record(case, res), list(res.turns)
+
+    async def aclose(self) -> None:
+        for model in self._models.values():
+            await model.aclose()
+        self._models.clear()
+
+
+def result_record(case: Case, res: Any) -> dict[str, Any]:
+    """The JSON stored for a finished sample (ground truth kept for scoring only)."""
+    turns = list(res.turns)
+    return {
+        "truth": case.diagnosis,
+        "synthetic": case.synthetic,
+        "final": res.final.model_dump(mode="json"),
+        "judge": res.judge.model_dump(mode="json") if res.judge is not None else None,
+        "disclosed": list(res.disclosed),
+        "facts_elicited": res.facts_elicited,
+        "n_facts": len(case.facts),
+        "turns": sum(1 for t in turns if t.role == "doctor"),
+        "messages": len(turns),
+        "tokens": {"input": sum(t.input_tokens for t in turns), "output": sum(t.output_tokens for t in turns)},
+        "seconds": res.seconds,
+    }
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message (file:line)`` — enough to triage without a log file."""
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {msg}{where}" if msg else f"{type(exc).__name__}{where}"
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class _Progress:
+    """A rich progress bar on a terminal, nothing otherwise."""
+
+    def __init__(self, enabled: bool, total: int, label: str):
+        self.bar = None
+        if enabled and total and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("errors {task.fields[errors]}"), TimeRemainingColumn(),
+                                console=Console(stderr=True), transient=False)
+            self.task = self.bar.add_task(label, total=total, errors=0)
+            self.bar.start()
+        self.errors = 0
+
+    def advance(self, ok: bool) -> None:
+        self.errors += 0 if ok else 1
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, errors=self.errors)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+async def _run_samples(samples: list[GridSample], harness: Harness, store: Store, config: BenchConfig,
+                       progress: bool) -> tuple[int, int]:
+    queue: asyncio.Queue[GridSample] = asyncio.Queue()
+    for s in samples:
+        queue.put_nowait(s)
+    bar = _Progress(progress, len(samples), f"run {config.run_id}")
+    worker = _worker_name()
+    counts = {"ran": 0, "errors": 0}
+
+    async def one(sample: GridSample) -> None:
+        start = time.perf_counter()
+        turns: list[Turn] = []
+        row = SampleRow(run_id=config.run_id, key=sample.key, case_id=sample.case.id,
+                        temperament=sample.temperament, strategy=sample.strategy, doctor=sample.doctor,
+                        worker=worker)
+        try:
+            result, turns = await asyncio.wait_for(harness.consult(sample), timeout=config.sample_timeout_s)
+            row.status, row.result_json = "done", json.dumps(result, default=str)
+        except asyncio.TimeoutError:
+            row.status, row.error = "error", f"TimeoutError: sample exceeded {config.sample_timeout_s:g} s"
+        except ModelError as exc:
+            row.status, row.error = "error", _describe(exc)
+        except Exception as exc:  # noqa: BLE001 - one bad sample must never stop a benchmark
+            row.status, row.error = "error", _describe(exc)
+        row.seconds = time.perf_counter() - start
+        # The store is synchronous; a thread keeps the event loop serving other samples.
+        await asyncio.to_thread(store.save_sample, row, turns)
+        counts["ran"] += 1
+        counts["errors"] += row.status != "done"
+        bar.advance(row.status == "done")
+
+    async def work() -> None:
+        while True:
+            try:
+                sample = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await one(sample)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(min(config.concurrency, len(samples))):
+                group.create_task(work())
+    finally:
+        bar.close()
+    return counts["ran"], counts["errors"]
+
+
+def _open_run(config: BenchConfig, store: Store, harness: Harness) -> list[GridSample]:
+    temperaments = harness.temperaments()
+    grid = build_grid(config, harness.load_cases(), temperaments)
+    identity = config.grid_identity(temperaments)
+    existing = store.get_run(config.run_id)
+    if existing is not None:
+        stored = json.loads(existing.config_json or "{}")
+        if existing.kind != KIND:
+            raise InputError(f"run {config.run_id!r} is a {existing.kind!r} run, not a dialogue benchmark; "
+                             "choose another --run-id")
+        if stored.get("grid") != identity:
+            old = stored.get("grid") or {}
+            diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
+            raise InputError(f"run {config.run_id!r} exists with a different grid (differs in "
+                             f"{', '.join(diff)}); resume with the same options or use a new --run-id")
+    store.create_run(config.run_id, kind=KIND, samples_total=len(grid),
+                     config={"config": config.model_dump(mode="json"), "grid": identity,
+                             "keys_total": len(grid)})
+    return grid
+
+
+def _finish(run_id: str, store: Store, grid: list[GridSample]) -> tuple[str, int, int]:
+    """Set complete/partial from the store, then check once more: another shard may have
+    finished in between, and the last writer must not leave a complete run marked partial."""
+    keys = {s.key for s in grid}
+    status = "partial"
+    for _ in range(2):
+        done = store.sample_keys(run_id, "done") & keys
+        failed = store.sample_keys(run_id, "error") & keys
+        status = "complete" if len(done) == len(keys) else "partial"
+        store.set_run_status(run_id, status)
+    return status, len(done), len(failed)
+
+
+async def _execute(config: BenchConfig, store: Store, harness: Harness | None, progress: bool,
+                   only_errors: bool) -> RunSummary:
+    start = time.perf_counter()
+    harness = harness or SimulatorHarness(config)
+    try:
+        grid = _open_run(config, store, harness)
+        shard = config.shard_spec()
+        mine = [s for s in grid if shard.count == 1 or shard_of(s.key, shard.count) == shard.index]
+        done = store.sample_keys(config.run_id, "done")
+        if only_errors:
+            errored = store.sample_keys(config.run_id, "error")
+            todo = [s for s in mine if s.key in errored and s.key not in done]
+        else:
+            todo = [s for s in mine if s.key not in done]
+        ran, errors = await _run_samples(todo, harness, store, config, progress) if todo else (0, 0)
+    finally:
+        await harness.aclose()
+    status, n_done, n_failed = _finish(config.run_id, store, grid)
+    return RunSummary(run_id=config.run_id, status=status, samples_total=len(grid), samples_done=n_done,
+                      samples_failed=n_failed, ran=ran, errors=errors, skipped=len(mine) - len(todo),
+                      seconds=time.perf_counter() - start, shard=config.shard)
+
+
+async def run_benchmark(config: BenchConfig, store: Store, *, progress: bool = True,
+                        harness: Harness | None = None) -> RunSummary:
+    """Create or resume a run and play every sample of this shard not yet done.
+
+    Args:
+        config: the run's grid and execution settings.
+        store: where runs and samples live.
+        progress: show a progress bar (only on a terminal).
+        harness: agents and cases; the simulator's by default (tests pass their own).
+
+    Raises:
+        InputError: bad cases, temperaments or strategies, or the run id exists with a
+            different grid.
+    """
+    return await _execute(config, store, harness, progress, only_errors=False)
+
+
+async def retry(run_id: str, store: Store, *, concurrency: int | None = None, progress: bool = True,
+                harness: Harness | None = None, sample_timeout_s: float | None = None) -> RunSummary:
+    """Re-run the errored samples of a run with the configuration stored in it."""
+    run = store.get_run(run_id)
+    if run is None:
+        known = ", ".join(r.id for r in store.list_runs(KIND)[:10]) or "none"
+        raise InputError(f"no run {run_id!r} in the store {store.url!r} (runs: {known})")
+    stored = json.loads(run.config_json or "{}").get("config")
+    if not stored:
+        raise InputError(f"run {run_id!r} has no stored benchmark config; it cannot be retried")
+    updates: dict[str, Any] = {"shard": None}
+    if concurrency is not None:
+        updates["concurrency"] = concurrency
+    if sample_timeout_s is not None:
+        updates["sample_timeout_s"] = sample_timeout_s
+    config = BenchConfig.model_validate({**stored, **updates})
+    return await _execute(config, store, harness, progress, only_errors=True)
