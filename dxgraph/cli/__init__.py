@@ -38,14 +38,14 @@ def version() -> None:
 
 
 def _register() -> None:
-    from dxgraph.cli import cases, models, workflows
+    from dxgraph.cli import cases, models, workflow_authoring, workflows  # noqa: F401
 
     app.add_typer(models.app, name="models")
     app.add_typer(workflows.app, name="workflows")
     app.add_typer(cases.app, name="cases")
-    for module in (workflows,):
-        for extra in getattr(module, "TOP_LEVEL", []):
-            app.command()(extra)
+    app.add_typer(workflows.phantoms_app, name="phantoms")
+    for command in workflows.TOP_LEVEL:
+        app.command()(command)
 
 
 _register()
