@@ -30,6 +30,7 @@ __all__ = [
     "compute_metrics",
     "group_metrics",
     "paired_differences",
+    "difference",
     "confusion_matrix",
     "CORE_METRICS",
 ]
@@ -235,6 +236,45 @@ def _per_label(outcomes: Sequence[Outcome], reps: int, seed: int) -> dict[str, d
     return result
 
 
+def _difference(side_a: Sequence[Outcome], side_b: Sequence[Outcome], labels: Sequence[str],
+                reps: int, seed: int) -> dict[str, dict[str, Any]]:
+    """``A - B`` over the cases both sides share, one set of case draws for both; without
+    shared cases the two sides are resampled independently (an unpaired interval)."""
+    shared = sorted({o.case_id for o in side_a} & {o.case_id for o in side_b})
+    if shared:
+        keep = set(shared)
+        side_a = [o for o in side_a if o.case_id in keep]
+        side_b = [o for o in side_b if o.case_id in keep]
+        w_case, _ = _weights(shared, reps, seed)
+        col = {c: j for j, c in enumerate(shared)}
+        w_a = w_case[:, [col[o.case_id] for o in side_a]]
+        w_b = w_case[:, [col[o.case_id] for o in side_b]]
+        n = len(shared)
+    else:
+        w_case, idx = _weights([o.case_id for o in side_a], reps, seed)
+        w_a = w_case[:, idx]
+        w_case, idx = _weights([o.case_id for o in side_b], reps, seed + 1)
+        w_b = w_case[:, idx]
+        n = len({o.case_id for o in side_a}) + len({o.case_id for o in side_b})
+    arr_a, _ = _metric_arrays(_Design(side_a, labels), w_a)
+    arr_b, _ = _metric_arrays(_Design(side_b, labels), w_b)
+    result = {name: _summary(arr_a[name] - arr_b[name], n) for name in arr_a if name in arr_b}
+    for block in result.values():
+        block["paired"] = bool(shared)
+    return result
+
+
+def difference(side_a: Sequence[Outcome], side_b: Sequence[Outcome], *, reps: int = 1000,
+               seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Every metric of ``A - B`` with a 95% interval, paired over shared cases when any.
+
+    ``n`` counts the shared cases (paired) or all cases of both sides (unpaired).
+    """
+    if not side_a or not side_b:
+        return {}
+    return _difference(side_a, side_b, _labels([*side_a, *side_b]), reps, seed)
+
+
 def paired_differences(outcomes: Sequence[Outcome], by: str, *, reps: int = 1000, seed: int = 0,
                        order: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
     """``A - B`` for every pair of levels of ``by`` (``strategy``, ``temperament``, ``doctor``),
@@ -247,19 +287,10 @@ def paired_differences(outcomes: Sequence[Outcome], by: str, *, reps: int = 1000
     labels = _labels(outcomes)
     result: dict[str, dict[str, dict[str, Any]]] = {}
     for a, b in combinations(levels, 2):
-        cases = sorted({o.case_id for o in outcomes if getattr(o, by) == a}
-                       & {o.case_id for o in outcomes if getattr(o, by) == b})
-        if not cases:
-            continue
-        shared = set(cases)
-        side_a = [o for o in outcomes if getattr(o, by) == a and o.case_id in shared]
-        side_b = [o for o in outcomes if getattr(o, by) == b and o.case_id in shared]
-        w_case, _ = _weights(cases, reps, seed)
-        col = {c: j for j, c in enumerate(cases)}
-        arr_a, _ = _metric_arrays(_Design(side_a, labels), w_case[:, [col[o.case_id] for o in side_a]])
-        arr_b, _ = _metric_arrays(_Design(side_b, labels), w_case[:, [col[o.case_id] for o in side_b]])
-        result[f"{a} - {b}"] = {name: _summary(arr_a[name] - arr_b[name], len(cases))
-                                for name in arr_a if name in arr_b}
+        side_a = [o for o in outcomes if getattr(o, by) == a]
+        side_b = [o for o in outcomes if getattr(o, by) == b]
+        if {o.case_id for o in side_a} & {o.case_id for o in side_b}:
+            result[f"{a} - {b}"] = _difference(side_a, side_b, labels, reps, seed)
     return result
 
 

@@ -43,6 +43,9 @@ def _register() -> None:
     app.add_typer(models.app, name="models")
     app.add_typer(workflows.app, name="workflows")
     app.add_typer(cases.app, name="cases")
+    from dxgraph.cli import bench
+
+    app.add_typer(bench.app, name="bench")
     app.add_typer(workflows.phantoms_app, name="phantoms")
     for command in workflows.TOP_LEVEL:
         app.command()(command)

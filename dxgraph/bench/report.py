@@ -1,0 +1,227 @@
+"""Reports of a benchmark run: a JSON document, a self-contained HTML page, run comparisons.
+
+The JSON is the contract (``run_id``, ``status``, ``samples_total``, ``samples_done``,
+``samples_failed``, ``metrics`` with every value as ``{value, ci_low, ci_high, n}``); the
+HTML is drawn from it, with plots embedded as base64 PNG so one file can be mailed or
+archived. Every report says whether its cases are synthetic: numbers on synthetic vignettes
+are not clinical evidence.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from dxgraph.bench.metrics import Outcome, compute_metrics, difference, outcome_from_result
+from dxgraph.errors import InputError
+from dxgraph.store import SampleRow, Store
+
+__all__ = ["load_outcomes", "build_report", "compare_runs", "render_html", "write_html"]
+
+
+def _run_or_error(store: Store, run_id: str):
+    run = store.get_run(run_id)
+    if run is None:
+        known = ", ".join(r.id for r in store.list_runs()[:10]) or "none"
+        raise InputError(f"no run {run_id!r} in the store {store.url!r} (runs: {known})")
+    return run
+
+
+def load_outcomes(store: Store, run_id: str) -> tuple[list[Outcome], list[SampleRow], list[SampleRow]]:
+    """The finished samples as outcomes, plus the raw done and errored rows."""
+    done = store.samples(run_id, "done")
+    failed = store.samples(run_id, "error")
+    outcomes = [outcome_from_result(r.key, r.case_id, r.temperament, r.strategy, r.doctor, r.result_json)
+                for r in done]
+    return outcomes, done, failed
+
+
+def _synthetic(rows: list[SampleRow]) -> bool | str | None:
+    flags = {json.loads(r.result_json).get("synthetic") for r in rows}
+    flags.discard(None)
+    if not flags:
+        return None
+    return flags.pop() if len(flags) == 1 else "mixed"
+
+
+def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """The run's report as a JSON-ready dict."""
+    run = _run_or_error(store, run_id)
+    stored = json.loads(run.config_json or "{}")
+    grid = stored.get("grid") or {}
+    outcomes, done, failed = load_outcomes(store, run_id)
+    metrics = compute_metrics(outcomes, reps=reps, seed=seed, strategies=grid.get("strategies"),
+                              temperaments=grid.get("temperaments"))
+    tokens_in = tokens_out = 0
+    seconds = 0.0
+    for r in done:
+        tok = json.loads(r.result_json).get("tokens") or {}
+        tokens_in += int(tok.get("input", 0))
+        tokens_out += int(tok.get("output", 0))
+        seconds += r.seconds
+    return {
+        "run_id": run.id,
+        "status": run.status,
+        "samples_total": run.samples_total,
+        "samples_done": len(done),
+        "samples_failed": len(failed),
+        "synthetic": _synthetic(done),
+        "config": stored.get("config"),
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "sample_seconds": round(seconds, 3)},
+        "errors": [{"key": r.key, "error": r.error, "attempts": r.attempts} for r in failed],
+        "bootstrap": metrics.pop("bootstrap"),
+        "confusion": metrics.pop("confusion"),
+        "metrics": metrics,
+    }
+
+
+def compare_runs(store: Store, run_a: str, run_b: str, *, reps: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Metric deltas ``A - B``, paired on the sample keys both runs finished when they share
+    any (same cases, temperaments, strategies, doctors), else paired on shared cases."""
+    for rid in (run_a, run_b):
+        _run_or_error(store, rid)
+    out_a, _, _ = load_outcomes(store, run_a)
+    out_b, _, _ = load_outcomes(store, run_b)
+    shared = {o.key for o in out_a} & {o.key for o in out_b}
+    if shared:
+        side_a = [o for o in out_a if o.key in shared]
+        side_b = [o for o in out_b if o.key in shared]
+        pairing = "sample keys"
+    else:
+        side_a, side_b = out_a, out_b
+        cases = {o.case_id for o in out_a} & {o.case_id for o in out_b}
+        pairing = "cases" if cases else "none"
+    deltas = difference(side_a, side_b, reps=reps, seed=seed)
+    a_vals = {k: v["value"] for k, v in (compute_metrics(side_a, reps=0)["overall"] or {}).items()}
+    b_vals = {k: v["value"] for k, v in (compute_metrics(side_b, reps=0)["overall"] or {}).items()}
+    return {
+        "a": run_a, "b": run_b, "paired_on": pairing, "shared_samples": len(shared),
+        "samples_a": len(side_a), "samples_b": len(side_b),
+        "metrics": {name: {"a": a_vals.get(name), "b": b_vals.get(name), "delta": d}
+                    for name, d in deltas.items()},
+    }
+
+
+# ------------------------------------------------------------------------------ HTML
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _bars(groups: dict[str, dict[str, Any]], metric: str, title: str) -> str | None:
+    import matplotlib.pyplot as plt
+
+    names = [g for g, m in groups.items() if (m.get(metric) or {}).get("value") is not None]
+    if not names:
+        return None
+    vals = [groups[g][metric]["value"] for g in names]
+    lo = [v - groups[g][metric]["ci_low"] for g, v in zip(names, vals)]
+    hi = [groups[g][metric]["ci_high"] - v for g, v in zip(names, vals)]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(names) + 1), 3.2))
+    ax.bar(range(len(names)), vals, yerr=[lo, hi], capsize=4, color="#4c72b0")
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_title(title)
+    ax.set_ylabel(metric.replace("_", " "))
+    return _png(fig)
+
+
+def _confusion_png(conf: dict[str, Any]) -> str | None:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not conf.get("labels"):
+        return None
+    m = np.array(conf["matrix"], dtype=float)
+    size = max(4.0, 0.32 * len(conf["columns"]) + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(conf["columns"])), conf["columns"], rotation=90, fontsize=7)
+    ax.set_yticks(range(len(conf["labels"])), conf["labels"], fontsize=7)
+    ax.set_xlabel("answer")
+    ax.set_ylabel("truth")
+    ax.set_title("Confusion matrix")
+    return _png(fig)
+
+
+def _fmt(v: dict[str, Any] | None) -> str:
+    if not v or v.get("value") is None:
+        return "–"
+    return f"{v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}] (n={v['n']})"
+
+
+def _table(groups: dict[str, dict[str, Any]], metrics: list[str], first: str) -> str:
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
+    rows = "".join(
+        f"<tr><td>{html.escape(g)}</td>" + "".join(f"<td>{_fmt(block.get(m))}</td>" for m in metrics) + "</tr>"
+        for g, block in groups.items())
+    return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{rows}</table>"
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """A self-contained page (no external assets) drawn from ``build_report``'s dict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    m = report["metrics"]
+    overall = m.get("overall") or {}
+    core = ["top1_accuracy", "top3_accuracy", "macro_f1", "weighted_f1", "abstention_rate",
+            "mean_turns", "facts_elicited"]
+    synthetic = report.get("synthetic")
+    if synthetic is True:
+        banner = "All cases are synthetic vignettes written for this project: these figures are not clinical evidence."
+    elif synthetic == "mixed":
+        banner = "Cases are a mix of synthetic and imported cases."
+    elif synthetic is False:
+        banner = "Cases are imported (not synthetic)."
+    else:
+        banner = "No finished samples: whether the cases are synthetic is unknown."
+    plots = [
+        _confusion_png(report.get("confusion") or {}),
+        _bars(m.get("by_temperament") or {}, "macro_f1", "Macro-F1 by temperament (95% CI)"),
+        _bars(m.get("by_strategy") or {}, "macro_f1", "Macro-F1 by strategy (95% CI)"),
+        _bars({k.split(".", 1)[1]: {"score": v} for k, v in overall.items() if k.startswith("rubric.")},
+              "score", "Rubric means (95% CI)"),
+    ]
+    imgs = "".join(f'<img alt="plot" src="{p}">' for p in plots if p)
+    paired = ""
+    for by, pairs in (m.get("paired") or {}).items():
+        if pairs:
+            paired += f"<h3>Paired differences by {html.escape(by)}</h3>" + _table(
+                pairs, ["top1_accuracy", "macro_f1", "mean_turns", "facts_elicited"], "pair")
+    errors = "".join(f"<tr><td>{html.escape(e['key'])}</td><td>{html.escape(str(e['error']))}</td></tr>"
+                     for e in report.get("errors", [])[:50])
+    title = html.escape(f"dxgraph benchmark {report['run_id']}")
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}.banner{{background:#fff3cd;padding:.6em;border:1px solid #e0c36b}}
+img{{max-width:100%;margin:.5em}}</style></head><body>
+<h1>{title}</h1>
+<p class="banner">{html.escape(banner)}</p>
+<p>Status <b>{html.escape(str(report['status']))}</b>: {report['samples_done']} of {report['samples_total']} samples done,
+{report['samples_failed']} failed. Intervals: 95% bootstrap over cases ({report['bootstrap']['reps']} replicates).
+Abstentions count as wrong.</p>
+<h2>Overall</h2>{_table({"all": overall}, core, "")}
+<h2>By temperament</h2>{_table(m.get("by_temperament") or {}, core, "temperament")}
+<h2>By strategy</h2>{_table(m.get("by_strategy") or {}, core, "strategy")}
+<h2>By doctor</h2>{_table(m.get("by_doctor") or {}, core, "doctor")}
+<h2>Plots</h2>{imgs}
+{paired}
+<h2>By label</h2>{_table(m.get("by_label") or {}, ["top1_accuracy", "f1", "abstention_rate"], "label")}
+<h2>Errors</h2><table><tr><th>sample</th><th>error</th></tr>{errors}</table>
+</body></html>"""
+
+
+def write_html(report: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(report), encoding="utf-8")
+    return path
