@@ -38,11 +38,12 @@ def version() -> None:
 
 
 def _register() -> None:
-    from dxgraph.cli import cases, models, workflow_authoring, workflows  # noqa: F401
+    from dxgraph.cli import cases, models, serve, workflow_authoring, workflows  # noqa: F401
 
     app.add_typer(models.app, name="models")
     app.add_typer(workflows.app, name="workflows")
     app.add_typer(cases.app, name="cases")
+    app.add_typer(serve.app, name="serve")
     from dxgraph.cli import bench
 
     app.add_typer(bench.app, name="bench")

@@ -62,10 +62,13 @@ class ToolRunner:
         context: what tools that ask for a ``ToolContext`` receive.
         strict: re-raise unexpected exceptions (tests), instead of recording them as the
             indicator's error so that one bad tool never ends a run.
+        remote: a ``RemoteTools`` client; the tools it handles execute on its server.
     """
 
-    def __init__(self, cache: ToolCache | None = None, context: ToolContext | None = None, *, strict: bool = False):
+    def __init__(self, cache: ToolCache | None = None, context: ToolContext | None = None, *, strict: bool = False,
+                 remote=None):
         self.cache = cache or ToolCache(None)
+        self.remote = remote
         self.context = context or ToolContext()
         self.strict = strict
         self._inflight: dict[str, asyncio.Future] = {}
@@ -113,6 +116,8 @@ class ToolRunner:
             if p.kind == "context":
                 kwargs[pname] = self.context
         try:
+            if self.remote is not None and self.remote.handles(spec.name):
+                return await self.remote.call(spec, kwargs)
             if spec.is_async:
                 result = await spec.fn(**kwargs)
             else:

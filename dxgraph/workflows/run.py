@@ -40,7 +40,10 @@ def default_runner(settings=None, models: dict[str, Any] | None = None) -> ToolR
     key = str(settings.cache_dir)
     runner = _runners.get(key)
     if runner is None:
-        runner = ToolRunner(ToolCache(settings.cache_dir), ToolContext(settings=settings))
+        from dxgraph.tools.remote import RemoteTools
+
+        runner = ToolRunner(ToolCache(settings.cache_dir), ToolContext(settings=settings),
+                            remote=RemoteTools.from_settings(settings))
         _runners[key] = runner
     if models:
         runner.context.models.update(models)

@@ -1,0 +1,106 @@
+"""Client side of the remote tool protocol: run chosen tools on a ``dxgraph serve tools`` host.
+
+Configured in ``dxgraph.yaml``::
+
+    tools:
+      remote:
+        url: http://gpu-host:8100
+        tools: [segment_sam, segment_monai]     # or "*" for every tool
+
+The local runner keeps the cache, the span and the in-flight de-duplication; only the
+execution moves. Connect errors, timeouts and 5xx are retried with backoff; a 422 is the
+tool's own recoverable failure and becomes a ToolError at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import httpx
+from opentelemetry import propagate
+
+from dxgraph.errors import ToolError
+from dxgraph.tools.codec import decode_value, encode_file, encode_value
+from dxgraph.tools.registry import FilePath, ToolSpec
+
+__all__ = ["RemoteTools"]
+
+
+class RemoteTools:
+    """Calls tools on a remote dxgraph tool server.
+
+    Args:
+        url: base URL of the server (``http://host:port``).
+        tools: names to run remotely, or ``"*"`` for all.
+        http_client: an injected client (tests pass a MockTransport or a real one).
+        timeout_s: per request; GPU models can be slow to load on first use.
+        max_retries: retries on connect errors, timeouts and 5xx.
+    """
+
+    def __init__(self, url: str, tools: list[str] | str = "*", *, http_client: httpx.AsyncClient | None = None,
+                 timeout_s: float = 120.0, max_retries: int = 3, backoff_s: float = 0.5):
+        self.url = url.rstrip("/")
+        self.tools = "*" if tools == "*" else set(tools)
+        self._client = http_client
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+
+    @classmethod
+    def from_settings(cls, settings) -> RemoteTools | None:
+        conf = (getattr(settings, "tools", None) or {}).get("remote")
+        if not conf:
+            return None
+        return cls(conf["url"], conf.get("tools", "*"), timeout_s=float(conf.get("timeout_s", 120)),
+                   max_retries=int(conf.get("max_retries", 3)))
+
+    def handles(self, name: str) -> bool:
+        return self.tools == "*" or name in self.tools
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout_s)
+        return self._client
+
+    async def call(self, spec: ToolSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
+        inputs, args = {}, {}
+        for name, value in kwargs.items():
+            p = spec.params[name]
+            if p.kind == "context":
+                continue
+            if p.annotation is FilePath:
+                inputs[name] = encode_file(value)
+            elif p.kind == "input":
+                inputs[name] = encode_value(value)
+            else:
+                args[name] = value
+        headers: dict[str, str] = {}
+        propagate.inject(headers)
+        endpoint = f"{self.url}/v1/tools/{spec.name}/call"
+        last = "no attempt"
+        for attempt in range(1, self.max_retries + 2):
+            try:
+                resp = await self._http().post(endpoint, json={"inputs": inputs, "args": args}, headers=headers,
+                                               timeout=self.timeout_s)
+            except (httpx.TransportError, httpx.TimeoutException) as exc:
+                last = type(exc).__name__
+            else:
+                if resp.status_code == 200:
+                    body = resp.json()
+                    return {k: decode_value(v) for k, v in body["outputs"].items()}
+                if resp.status_code == 422:
+                    raise ToolError(resp.json().get("error", resp.text))
+                if resp.status_code == 404:
+                    raise ToolError(f"remote tool server {self.url} has no tool {spec.name!r}")
+                last = f"HTTP {resp.status_code}"
+                if resp.status_code < 500:
+                    break
+            if attempt <= self.max_retries:
+                await asyncio.sleep(random.uniform(0, self.backoff_s * 2 ** (attempt - 1)))
+        raise ToolError(f"remote tool {spec.name!r} at {endpoint} failed after {attempt} attempts ({last})")
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()

@@ -1,0 +1,100 @@
+import socket
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+import tests.workflows.toytools as toy
+from dxgraph.errors import ToolError
+from dxgraph.telemetry import setup_tracing
+from dxgraph.tools.codec import decode_value, encode_value
+from dxgraph.tools.data import Image, Mask
+from dxgraph.tools.registry import ToolCache, get_tool
+from dxgraph.tools.remote import RemoteTools
+from dxgraph.tools.runner import ToolRunner
+from dxgraph.tools.server import create_app
+from dxgraph.workflows.run import run_workflow
+from tests.workflows.test_graph import WF
+
+
+def _free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@pytest.fixture(scope="module")
+def server_url():
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started:
+        if time.time() > deadline:
+            raise RuntimeError("tool server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_codec_round_trips_images_masks_and_refuses_pickles():
+    img = Image(array=np.arange(12, dtype=np.float32).reshape(3, 4), spacing=(0.5, 0.25), source="x", meta={"m": 1})
+    back = decode_value(encode_value(img))
+    assert np.array_equal(back.array, img.array) and back.spacing == (0.5, 0.25) and back.meta == {"m": 1}
+    mask = decode_value(encode_value(Mask(np.eye(3, dtype=bool), label="disc")))
+    assert mask.array.dtype == bool and mask.label == "disc"
+    with pytest.raises(TypeError):
+        encode_value(object())
+    obj = np.array([{"a": 1}], dtype=object)
+    import base64, io
+    buf = io.BytesIO()
+    np.save(buf, obj, allow_pickle=True)
+    with pytest.raises(Exception):
+        decode_value({"type": "array", "array": base64.b64encode(buf.getvalue()).decode()})
+
+
+def test_server_lists_tools(server_url):
+    tools = httpx.get(f"{server_url}/v1/tools").json()
+    names = {t["name"] for t in tools}
+    assert {"toy_load", "toy_split", "toy_fraction"} <= names
+    split = httpx.get(f"{server_url}/v1/tools/toy_split").json()
+    assert split["outputs"] == ["low", "high"] and split["parameters"]["properties"]["cut"]["type"] == "number"
+    assert httpx.get(f"{server_url}/v1/tools/nope").status_code == 404
+
+
+async def test_workflow_with_remote_tools_matches_local_and_keeps_one_trace(server_url, tmp_path):
+    image = tmp_path / "img.txt"
+    image.write_text("0.1 0.7 0.8 0.9\n")
+    from dxgraph.workflows.loader import parse_workflow
+
+    wf = parse_workflow(WF)
+    local = await run_workflow(wf, [str(image)], runner=ToolRunner(ToolCache(None), strict=True))
+    memory = setup_tracing("memory")
+    try:
+        toy.CALLS.clear()
+        remote = RemoteTools(server_url, ["toy_load", "toy_split", "toy_fraction", "toy_fail"])
+        runner = ToolRunner(ToolCache(tmp_path / "cache"), remote=remote, strict=True)
+        dx = await run_workflow(wf, [str(image)], runner=runner)
+        spans = memory.get_finished_spans()
+        await remote.aclose()
+    finally:
+        setup_tracing("none")
+    assert [(i.id, i.value, i.status) for i in dx.indicators] == [(i.id, i.value, i.status) for i in local.indicators]
+    assert "segmenter found nothing" in dx.indicators[2].error  # the 422 came back as a ToolError
+    remote_spans = [s for s in spans if s.name.startswith("remote tool")]
+    assert remote_spans, [s.name for s in spans]
+    assert {s.context.trace_id for s in remote_spans} == {next(s for s in spans if s.name == "workflow toy").context.trace_id}
+
+
+async def test_unreachable_server_is_a_tool_error_after_retries():
+    remote = RemoteTools(f"http://127.0.0.1:{_free_port()}", "*", max_retries=2, backoff_s=0.01, timeout_s=2)
+    with pytest.raises(ToolError, match="failed after 3 attempts"):
+        await remote.call(get_tool("toy_fraction"), {"low": Mask(np.ones(2)), "high": Mask(np.zeros(2))})
+    await remote.aclose()
