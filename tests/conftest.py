@@ -69,7 +69,25 @@ def _no_network(request, monkeypatch):
 def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("dxhome")
     monkeypatch.setenv("DXGRAPH_HOME", str(home))
-    monkeypatch.delenv("DXGRAPH_DATABASE_URL", raising=False) if not os.environ.get("DXGRAPH_TEST_DATABASE_URL") else monkeypatch.setenv("DXGRAPH_DATABASE_URL", os.environ["DXGRAPH_TEST_DATABASE_URL"])
+    monkeypatch.delenv("DXGRAPH_DATABASE_URL", raising=False)
     monkeypatch.delenv("DXGRAPH_CONFIG", raising=False)
     monkeypatch.chdir(home)
     yield home
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    """A fresh, empty store URL: a SQLite file, and PostgreSQL when CI provides one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url = os.environ.get("DXGRAPH_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL not provided: run scripts/start_postgres.sh and set DXGRAPH_TEST_POSTGRES_URL")
+    from sqlmodel import SQLModel
+
+    from dxgraph.store.db import get_engine
+
+    engine = get_engine(url)
+    SQLModel.metadata.drop_all(engine)
+    SQLModel.metadata.create_all(engine)
+    return url

@@ -9,8 +9,8 @@ from dxgraph.types import Diagnosis, IndicatorResult, ToolCallRecord, Turn
 
 
 @pytest.fixture()
-def store(tmp_path):
-    return Store(f"sqlite:///{tmp_path / 'x.db'}")
+def store(db_url):
+    return Store(db_url)
 
 
 def test_tables_created_on_first_use_and_wal_mode(tmp_path):
