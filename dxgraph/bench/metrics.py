@@ -91,7 +91,8 @@ def outcome_from_result(key: str, case_id: str, temperament: str, strategy: str,
     if isinstance(result, str):
         result = json.loads(result)
     judge = result.get("judge") or {}
-    truth = str(result.get("truth") or judge.get("truth") or "")
+    # The judge's canonical truth keeps a synonym in a case file from splitting a class.
+    truth = str(judge.get("true_label") or result.get("truth") or "")
     correct = bool(judge.get("correct", False))
     predicted = judge.get("predicted_label")
     if correct:
