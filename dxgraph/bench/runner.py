@@ -76,7 +76,7 @@ class SimulatorHarness:
     def __init__(self, config: BenchConfig):
         self.config = config
         self._models: dict[str, Any] = {}
-        self._rule_doctor: Any = None
+        self._doctors: dict[tuple[str, str], Any] = {}
         self._personas: dict[str, Any] | None = None
 
     # -- inputs
@@ -114,22 +114,26 @@ class SimulatorHarness:
         return self._models[spec]
 
     def _doctor(self, spec: str, strategy: str):
-        if spec == "rules":
-            if self._rule_doctor is None:
+        # Doctors are stateless (each act gets the whole transcript): one per (spec, strategy).
+        key = (spec, strategy)
+        if key not in self._doctors:
+            if spec == "rules":
                 from dxgraph.agents.baselines import RuleDoctor
 
-                self._rule_doctor = RuleDoctor.from_train_split(self.config.cases)
-            return self._rule_doctor
-        from dxgraph.agents.doctor import LLMDoctor
+                self._doctors[key] = RuleDoctor.from_train_split(self.config.cases)
+            else:
+                from dxgraph.agents.doctor import LLMDoctor
 
-        return LLMDoctor(self._model(spec), strategy=strategy)
+                self._doctors[key] = LLMDoctor(self._model(spec), strategy=strategy)
+        return self._doctors[key]
 
-    def _patient(self, case: Case, persona: Any):
+    def _patient(self):
+        # Patients hold one consultation's state: a fresh one per sample.
         from dxgraph.simulator.patient import LLMPatient, RulePatient
 
         if self.config.patient == "rules":
-            return RulePatient(case, persona)
-        return LLMPatient(self._model(self.config.patient), case, persona)
+            return RulePatient()
+        return LLMPatient(self._model(self.config.patient))
 
     def _judge(self):
         from dxgraph.simulator.judge import LLMJudge, RuleJudge
@@ -144,7 +148,7 @@ class SimulatorHarness:
         case = sample.case
         res = await run_consultation(
             case, self.personas()[sample.temperament], self._doctor(sample.doctor, sample.strategy),
-            self._patient(case, self.personas()[sample.temperament]), self._judge(),
+            self._patient(), self._judge(),
             max_turns=self.config.max_turns, strategy=sample.strategy,
         )
         return result_record(case, res), list(res.turns)
