@@ -1,0 +1,445 @@
+"""Simulated and human patients, each an environment with ``reset`` and ``step``.
+
+A patient knows only its case's facts (never the diagnosis or the differential) and tells
+them only when asked: disclosure is gated per fact and recorded (fact id -> turn index), so
+the benchmark can report how much of each case the doctor elicited. The end of a
+consultation is an explicit field (``PatientReply.end``), never a magic word in the text.
+
+- ``RulePatient``: offline and deterministic given a seed. Each question in the doctor's
+  message is matched to the facts by embedding cosine similarity; matched facts are told in
+  the first person, in the temperament's voice; otherwise the patient says it does not know.
+- ``LLMPatient``: a model plays the persona and answers with a JSON object
+  ``{reply, revealed_fact_ids, end_consultation}``.
+- ``HumanPatient``: a person types the replies (the demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from dxgraph.errors import InputError
+from dxgraph.models.base import ChatModel, GenerateConfig, Message, assistant, system, user
+from dxgraph.simulator.embeddings import Embedder, cosine_matrix, get_embedder
+from dxgraph.types import Case, Turn
+
+__all__ = [
+    "PatientReply",
+    "Patient",
+    "RulePatient",
+    "LLMPatient",
+    "HumanPatient",
+    "PatientOutput",
+    "split_questions",
+    "first_person",
+    "MATCH_THRESHOLD",
+    "TOPIC_QUESTIONS",
+    "tune_match_threshold",
+    "topic_similarity",
+]
+
+# Tuned on the TRAIN split only (``tune_match_threshold``; tests recompute it): the cosine
+# above which a question is taken to ask about a fact.
+MATCH_THRESHOLD = 0.35
+# A question this close to a topic's prototype asks about every fact of that topic
+# ("Where is it?" asks about location facts whatever their wording).
+TOPIC_THRESHOLD = 0.7
+# A second fact is told only if it matches nearly as well as the best one.
+RELATIVE_MARGIN = 0.1
+
+# How doctors open each topic (fact category); generic, never per label.
+TOPIC_QUESTIONS: dict[str, list[str]] = {
+    "symptom": ["What symptoms do you have?", "How does it feel?", "What does it look like?"],
+    "onset": ["When did it start?", "How long have you had it?", "How did it begin?"],
+    "location": ["Where on your body is it?", "Which part of the body is affected?"],
+    "history": ["Have you had this before?", "Do you have any other medical conditions?",
+                "Does anyone in your family have something similar?"],
+    "medication": ["Are you taking any medicines?", "What medications do you use?"],
+    "exposure": ["Have you been in contact with anything new?", "Could anything have triggered it?"],
+    "treatment": ["Have you tried any treatment?", "Did anything help?"],
+}
+
+
+_AXES = (
+    "symptom_description",
+    "asking_questions",
+    "communication_style",
+    "attitude_to_treatment",
+    "emotional_involvement",
+)
+
+
+def _templates(persona, key: str, default: list[str]) -> list[str]:
+    """A persona's phrase list for ``key``, from its ``templates`` (dict or object)."""
+    source = getattr(persona, "templates", None) or getattr(persona, "style", None)
+    value = source.get(key) if isinstance(source, dict) else getattr(source, key, None)
+    if isinstance(value, str):
+        value = [value]
+    return list(value) if value else default
+
+
+class PersonaStyle:
+    """The rule patient's voice: phrase lists from the persona's templates.
+
+    Templates may contain ``{complaint}`` (opening) and ``{answer}`` (answers).
+    """
+
+    def __init__(self, persona):
+        self.name = getattr(persona, "name", None) or str(persona or "neutral")
+        self.openings = _templates(persona, "opening", ["Hello doctor. {complaint}"])
+        self.answers = _templates(persona, "answer", ["{answer}"])
+        self.unknowns = _templates(persona, "unknown", ["I don't know."])
+        self.farewells = _templates(persona, "farewell", ["Thank you, doctor."])
+
+    def opening(self, complaint: str, rng: random.Random) -> str:
+        return rng.choice(self.openings).format(complaint=complaint.strip()).strip()
+
+    def unknown(self, rng: random.Random) -> str:
+        return rng.choice(self.unknowns)
+
+    def farewell(self, rng: random.Random) -> str:
+        return rng.choice(self.farewells)
+
+    def answer(self, parts: list[str], rng: random.Random) -> str:
+        return rng.choice(self.answers).format(answer=" ".join(parts)).strip()
+
+
+def persona_style(persona) -> PersonaStyle:
+    return PersonaStyle(persona)
+
+
+def persona_prompt(persona) -> str:
+    """The persona's five 3MDBench axes as a prompt paragraph."""
+    name = getattr(persona, "name", None) or "neutral"
+    lines = [f"Your temperament: {name}."]
+    for axis in _AXES:
+        value = getattr(persona, axis, None)
+        if value:
+            lines.append(f"- {axis.replace('_', ' ')}: {value}")
+    return "\n".join(lines)
+
+
+def topic_similarity(embedder: Embedder, qv: np.ndarray) -> list[dict[str, float]]:
+    """Per question row: the best similarity to each topic's prototype questions."""
+    topics = list(TOPIC_QUESTIONS)
+    protos = [q for t in topics for q in TOPIC_QUESTIONS[t]]
+    owner = [t for t in topics for _ in TOPIC_QUESTIONS[t]]
+    sims = cosine_matrix(qv, embedder.embed(protos))
+    out = []
+    for row in sims:
+        best: dict[str, float] = {}
+        for topic, value in zip(owner, row, strict=True):
+            best[topic] = max(best.get(topic, -1.0), float(value))
+        out.append(best)
+    return out
+
+
+def tune_match_threshold(cases, embedder: Embedder | None = None) -> float:
+    """The direct-match cosine threshold that best separates on-topic from off-topic pairs.
+
+    Pairs are (a topic's prototype question, a fact) over the given cases, positive when the
+    fact's category is the topic. Pass the TRAIN split only.
+    """
+    emb = embedder or get_embedder()
+    facts = [f for c in cases for f in c.facts if f.category in TOPIC_QUESTIONS]
+    if not facts:
+        raise InputError("tune_match_threshold needs cases with categorised facts")
+    protos = [(t, q) for t, qs in TOPIC_QUESTIONS.items() for q in qs]
+    sims = cosine_matrix(emb.embed([q for _, q in protos]), emb.embed([f.text for f in facts]))
+    positive = np.array([[f.category == t for f in facts] for t, _ in protos])
+    best_t, best_f1 = MATCH_THRESHOLD, -1.0
+    for t in np.arange(0.1, 0.8, 0.01):
+        pred = sims >= t
+        tp = float((pred & positive).sum())
+        f1 = 2 * tp / max(1.0, float(pred.sum() + positive.sum()))
+        if f1 > best_f1:
+            best_t, best_f1 = round(float(t), 2), f1
+    return best_t
+
+
+class PatientReply(BaseModel):
+    """What the patient says back to one doctor message."""
+
+    model_config = ConfigDict(frozen=True)
+    text: str
+    revealed: list[str] = Field(default_factory=list)
+    end: bool = False
+    latency_ms: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@runtime_checkable
+class Patient(Protocol):
+    """The environment interface the dialogue graph drives."""
+
+    disclosed: dict[str, int]
+
+    def reset(self, case: Case, persona, seed: int = 0) -> Turn: ...
+
+    async def step(self, doctor_text: str, images_shown: bool = False) -> PatientReply: ...
+
+
+_QUESTION_START = re.compile(
+    r"^(tell|describe|show|explain|any|anything|do|does|did|have|has|had|is|are|was|were|"
+    r"when|where|what|how|why|which|who|can|could|would|will|please)\b",
+    re.I,
+)
+
+
+def split_questions(text: str) -> list[str]:
+    """The questions in a doctor's message: sentences ending in '?' or opening like one.
+
+    >>> split_questions("I see. Does it itch? Tell me where it is.")
+    ['Does it itch?', 'Tell me where it is.']
+    """
+    sentences = [s.strip() for s in re.split(r"(?<=[?.!])\s+|\n+", text or "") if s.strip()]
+    return [s for s in sentences if s.endswith("?") or _QUESTION_START.match(s)]
+
+
+_PRONOUNS = [
+    (r"\bthe patient's\b", "my"),
+    (r"\bthe patient has\b", "I have"),
+    (r"\bthe patient is\b", "I am"),
+    (r"\bthe patient was\b", "I was"),
+    (r"\bthe patient\b", "I"),
+    (r"\b(he|she) has\b", "I have"),
+    (r"\b(he|she) is\b", "I am"),
+    (r"\b(he|she) was\b", "I was"),
+    (r"\b(he|she) does\b", "I do"),
+    (r"\b(he|she)\b", "I"),
+    (r"\b(his|her)\b", "my"),
+    (r"\bhim(self)?\b", "me"),
+    (r"\bherself\b", "myself"),
+]
+
+
+def first_person(fact: str) -> str:
+    """A fact as the patient would say it: first person, one sentence, capitalised."""
+    text = fact.strip()
+    for pattern, repl in _PRONOUNS:
+        text = re.sub(pattern, repl, text, flags=re.I)
+    # A bare "I <verb>s" left by the swaps above: "I notices" -> "I notice".
+    text = re.sub(r"\bI (\w+?)(?<!s)s\b", lambda m: f"I {m.group(1)}", text)
+    text = text[0].upper() + text[1:] if text else text
+    if text and text[-1] not in ".!?":
+        text += "."
+    return text
+
+
+class RulePatient:
+    """Offline patient: answers what was asked from the facts, nothing more.
+
+    Args:
+        embedder: the sentence embedder (default: the shared all-MiniLM-L6-v2).
+        threshold: cosine similarity for a question to count as asking about a fact.
+        max_facts: at most this many facts told per question.
+    """
+
+    spec = "rules"
+
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        *,
+        threshold: float = MATCH_THRESHOLD,
+        max_facts: int = 2,
+    ):
+        self.embedder = embedder or get_embedder()
+        self.threshold = threshold
+        self.max_facts = max_facts
+        self.disclosed: dict[str, int] = {}
+        self._case: Case | None = None
+        self._style: PersonaStyle | None = None
+        self._rng = random.Random(0)
+        self._turn = 0
+        self._fact_vecs = np.zeros((0, 384), dtype=np.float32)
+
+    def reset(self, case: Case, persona, seed: int = 0) -> Turn:
+        """Start a consultation; return the opening (the complaint in the persona's voice)."""
+        self._case = case
+        self._style = persona_style(persona)
+        self._rng = random.Random(f"{seed}:{case.id}")
+        self._turn = 0
+        self.disclosed = {}
+        self._fact_vecs = self.embedder.embed([f.text for f in case.facts])
+        text = self._style.opening(case.chief_complaint, self._rng)
+        return Turn(index=0, role="patient", text=text)
+
+    def match(self, question: str) -> list[tuple[str, float]]:
+        """The facts a question asks about, best first: ``[(fact_id, cosine), ...]``."""
+        if self._case is None or not self._case.facts:
+            return []
+        qv = self.embedder.embed([question])
+        direct = cosine_matrix(qv, self._fact_vecs)[0]
+        topic = topic_similarity(self.embedder, qv)[0]
+        by_topic = np.array([topic.get(f.category, -1.0) for f in self._case.facts])
+        score = np.where(by_topic >= TOPIC_THRESHOLD, np.maximum(direct, by_topic), direct)
+        ok = (direct >= self.threshold) | (by_topic >= TOPIC_THRESHOLD)
+        best = float(score[ok].max()) if ok.any() else 0.0
+        order = np.argsort(-score, kind="stable")
+        chosen = [i for i in order if ok[i] and score[i] >= best - RELATIVE_MARGIN][: self.max_facts]
+        return [(self._case.facts[i].id, float(score[i])) for i in chosen]
+
+    async def step(self, doctor_text: str, images_shown: bool = False) -> PatientReply:
+        """Answer each question in ``doctor_text``; end when it asks nothing."""
+        if self._case is None:
+            raise InputError("RulePatient.step called before reset(case, persona)")
+        start = time.perf_counter()
+        self._turn += 1
+        questions = split_questions(doctor_text)
+        if not questions:
+            return PatientReply(
+                text=self._style.farewell(self._rng),
+                end=True,
+                latency_ms=(time.perf_counter() - start) * 1000,
+            )
+        facts = {f.id: f for f in self._case.facts}
+        said: list[str] = []
+        parts: list[str] = []
+        for question in questions:
+            matched = [fid for fid, _ in self.match(question) if fid not in said]
+            if not matched:
+                parts.append(self._style.unknown(self._rng))
+                continue
+            for fid in matched:
+                said.append(fid)
+                self.disclosed.setdefault(fid, self._turn)
+            parts.append(" ".join(first_person(facts[fid].text) for fid in matched))
+        text = self._style.answer(parts, self._rng)
+        return PatientReply(
+            text=text, revealed=said, end=False, latency_ms=(time.perf_counter() - start) * 1000
+        )
+
+
+class PatientOutput(BaseModel):
+    """The LLM patient's structured reply; the consultation ends only via the flag."""
+
+    model_config = ConfigDict(extra="forbid")
+    reply: str
+    revealed_fact_ids: list[str] = Field(default_factory=list)
+    end_consultation: bool = False
+
+
+_PATIENT_RULES = (
+    "You are a patient in a telemedicine consultation. Stay in character.\n"
+    "Rules:\n"
+    "- Answer only what the doctor asks; tell a fact only when a question asks about it.\n"
+    "- Use only the facts below. If asked something they do not cover, say you do not know.\n"
+    "- You do not know your diagnosis. Never name, guess or suggest a diagnosis or disease.\n"
+    "- List in revealed_fact_ids the ids of the facts your reply tells.\n"
+    "- Set end_consultation to true only when the doctor has given a final diagnosis or "
+    "says goodbye; otherwise false.\n"
+    "Answer as JSON: {\"reply\": str, \"revealed_fact_ids\": [str], \"end_consultation\": bool}."
+)
+
+
+class LLMPatient:
+    """A model playing the persona over the case's facts.
+
+    Args:
+        model: the patient model.
+        max_tokens: reply budget per turn.
+    """
+
+    def __init__(self, model: ChatModel, *, max_tokens: int = 300):
+        self.model = model
+        self.spec = getattr(model, "spec", "llm")
+        self.max_tokens = max_tokens
+        self.disclosed: dict[str, int] = {}
+        self._messages: list[Message] = []
+        self._fact_ids: set[str] = set()
+        self._turn = 0
+        self._seed = 0
+        self._case: Case | None = None
+
+    def reset(self, case: Case, persona, seed: int = 0) -> Turn:
+        """Build the persona prompt (facts only) and open with the chief complaint."""
+        self._case = case
+        self._seed = seed
+        self._turn = 0
+        self.disclosed = {}
+        self._fact_ids = {f.id for f in case.facts}
+        who = ", ".join(
+            x for x in (f"{case.age} years old" if case.age else "", case.sex or "") if x
+        )
+        facts = "\n".join(f"- [{f.id}] ({f.category}) {f.text}" for f in case.facts)
+        prompt = (
+            f"{_PATIENT_RULES}\n\n{persona_prompt(persona)}\n\n"
+            f"About you{f' ({who})' if who else ''}.\nWhy you came: {case.chief_complaint}\n"
+            f"Facts you know (tell them only when asked):\n{facts or '- (none)'}"
+        )
+        opening = persona_style(persona).opening(case.chief_complaint, random.Random(seed))
+        self._messages = [system(prompt), assistant(opening)]
+        return Turn(index=0, role="patient", text=opening)
+
+    async def step(self, doctor_text: str, images_shown: bool = False) -> PatientReply:
+        """Send the doctor's message; keep only revealed ids that are real facts."""
+        if self._case is None:
+            raise InputError("LLMPatient.step called before reset(case, persona)")
+        self._turn += 1
+        note = " (The doctor can now see the photo you sent.)" if images_shown else ""
+        self._messages.append(user(f"Doctor: {doctor_text}{note}"))
+        out = await self.model.generate(
+            list(self._messages),
+            config=GenerateConfig(
+                temperature=0.7, max_tokens=self.max_tokens, seed=self._seed + self._turn
+            ),
+            schema=PatientOutput,
+        )
+        parsed: PatientOutput = out.parsed
+        revealed = [fid for fid in dict.fromkeys(parsed.revealed_fact_ids) if fid in self._fact_ids]
+        for fid in revealed:
+            self.disclosed.setdefault(fid, self._turn)
+        self._messages.append(assistant(parsed.reply))
+        return PatientReply(
+            text=parsed.reply,
+            revealed=revealed,
+            end=parsed.end_consultation,
+            latency_ms=out.latency_ms,
+            input_tokens=out.usage.input_tokens,
+            output_tokens=out.usage.output_tokens,
+        )
+
+
+class HumanPatient:
+    """A person at the keyboard (the demo). No facts, so no disclosure is tracked.
+
+    The UI calls ``submit(text)`` when the person sends a message (``end=True`` when they
+    leave); ``step`` waits for it.
+
+    Args:
+        timeout_s: how long ``step`` waits for the person before giving up (None: forever).
+    """
+
+    spec = "human"
+
+    def __init__(self, *, timeout_s: float | None = None):
+        self.timeout_s = timeout_s
+        self.disclosed: dict[str, int] = {}
+        self._queue: asyncio.Queue[tuple[str, bool]] = asyncio.Queue()
+        self._opening = ""
+
+    def reset(self, case: Case | None = None, persona=None, seed: int = 0, *, opening: str = "") -> Turn:
+        """Start; the opening is what the person typed first (or the case's complaint)."""
+        self._queue = asyncio.Queue()
+        self._opening = opening or (case.chief_complaint if case else "")
+        return Turn(index=0, role="patient", text=self._opening)
+
+    def submit(self, text: str, *, end: bool = False) -> None:
+        """Hand the person's message to the waiting consultation."""
+        self._queue.put_nowait((text, end))
+
+    async def step(self, doctor_text: str, images_shown: bool = False) -> PatientReply:
+        start = time.perf_counter()
+        try:
+            text, end = await asyncio.wait_for(self._queue.get(), self.timeout_s)
+        except TimeoutError:
+            return PatientReply(text="(the patient left)", end=True)
+        return PatientReply(text=text, end=end, latency_ms=(time.perf_counter() - start) * 1000)
