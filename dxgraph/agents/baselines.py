@@ -1,0 +1,309 @@
+"""The rule doctor: an offline, deterministic baseline that never reads a case's label.
+
+Its knowledge base is built from the TRAIN split only: every train case's complaint, facts
+and visual findings, embedded with all-MiniLM-L6-v2. During a consultation it keeps a
+naive-Bayes-like posterior over the labels: each observation (the complaint, the photo's
+description where the strategy shows it, tool evidence, every patient answer) adds
+``beta * g_L(obs)`` to label L's log-score, where ``g_L`` is the best cosine similarity of
+the observation's sentences to any fact of a train case of L.
+
+Questions come from a bank generated once from the train facts (one generic question per
+fact category, plus one question per distinct train fact, turned into the second person).
+The next question is the one with the largest expected information gain: for every train
+case we simulate the answer it would give (its best-matching fact, as the rule patient
+matches, or nothing), the posterior that answer would produce (leave-one-out, so a case
+never explains itself), and take the expected drop in entropy. It stops when the
+posterior's maximum reaches a threshold or at the turn limit.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from dxgraph.agents.doctor import CaseView, DoctorAction, DoctorTurn
+from dxgraph.errors import InputError
+from dxgraph.simulator import labels as label_table
+from dxgraph.simulator.embeddings import Embedder, cosine_matrix, get_embedder
+from dxgraph.simulator.patient import (
+    MATCH_THRESHOLD,
+    TOPIC_QUESTIONS,
+    TOPIC_THRESHOLD,
+    topic_similarity,
+    split_questions,
+)
+from dxgraph.types import Case, FinalDiagnosis, Turn
+
+__all__ = ["KnowledgeBase", "RuleDoctor", "question_from_fact", "sentences"]
+
+_SECOND_PERSON = [
+    (r"\bI am\b", "you are"),
+    (r"\bI'm\b", "you are"),
+    (r"\bI've\b", "you have"),
+    (r"\bI was\b", "you were"),
+    (r"\bI\b", "you"),
+    (r"\bmy\b", "your"),
+    (r"\bme\b", "you"),
+    (r"\bmyself\b", "yourself"),
+    (r"\bmine\b", "yours"),
+]
+_AUX = re.compile(r"^you (have|are|were|can|do|did|will|would)\b\s*(.*)$", re.I)
+
+
+def question_from_fact(fact: str) -> str:
+    """A yes/no question about a fact, in the second person.
+
+    >>> question_from_fact("I have had the rash for two weeks.")
+    'Have you had the rash for two weeks?'
+    """
+    text = fact.strip().rstrip(".!")
+    for pattern, repl in _SECOND_PERSON:
+        text = re.sub(pattern, repl, text, flags=re.I)
+    text = re.sub(r"^you had\b", "you did have", text, flags=re.I)
+    m = _AUX.match(text)
+    if m:
+        return f"{m.group(1).capitalize()} you {m.group(2)}?".replace(" ?", "?")
+    if text.lower().startswith("you "):
+        return f"Is it true that {text}?"
+    return f"Have you noticed this: {text[:1].lower()}{text[1:]}?"
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?;])\s+|\n+", text or "") if len(s.strip()) > 2]
+
+
+@dataclass
+class KnowledgeBase:
+    """Embedded train cases, the question bank and the precomputed answer likelihoods."""
+
+    labels: list[str]
+    case_label: np.ndarray  # (C,) label index of each train case
+    fact_vecs: np.ndarray  # (F, d) facts and complaints of all train cases
+    fact_case: np.ndarray  # (F,) case index of each fact
+    visual_vecs: np.ndarray  # (C, d) visual findings per case (zero rows when absent)
+    questions: list[str]
+    question_vecs: np.ndarray  # (Q, d)
+    outcome_loglik: np.ndarray  # (Q, C, L) g_L of the answer case c would give to q
+    embedder: Embedder
+
+    @classmethod
+    def build(
+        cls,
+        cases: Sequence[Case],
+        *,
+        embedder: Embedder | None = None,
+        match_threshold: float = MATCH_THRESHOLD,
+        dedupe: float = 0.85,
+    ) -> KnowledgeBase:
+        """Build from train cases; a test case here would leak its label, so it is refused."""
+        leaked = [c.id for c in cases if c.split != "train"]
+        if leaked:
+            raise InputError(f"the rule doctor learns from the train split only; case {leaked[0]!r} is {cases[0].split!r}")
+        if not cases:
+            raise InputError("the rule doctor needs train cases; none were given")
+        emb = embedder or get_embedder()
+        labels = sorted({label_table.normalize_label(c.diagnosis) or c.diagnosis for c in cases})
+        index = {lab: i for i, lab in enumerate(labels)}
+        case_label = np.array([index[label_table.normalize_label(c.diagnosis) or c.diagnosis] for c in cases])
+        texts, owner, cats = [], [], []
+        for ci, case in enumerate(cases):
+            for fact in case.facts:
+                texts.append(fact.text)
+                owner.append(ci)
+                cats.append(fact.category)
+            texts.append(case.chief_complaint)
+            owner.append(ci)
+            cats.append("complaint")
+        fact_vecs = emb.embed(texts)
+        fact_case = np.array(owner)
+        visual = emb.embed([c.visual_findings or " " for c in cases])
+        visual[[not c.visual_findings for c in cases]] = 0.0
+        # The bank: generic category questions first, then one per distinct train fact.
+        bank = [TOPIC_QUESTIONS[c][0] for c in TOPIC_QUESTIONS if c in set(cats)]
+        bank += [question_from_fact(t) for t, c in zip(texts, cats, strict=True) if c != "complaint"]
+        bank = list(dict.fromkeys(bank))
+        qv = emb.embed(bank)
+        keep: list[int] = []
+        for i in range(len(bank)):
+            if not keep or float(np.max(qv[keep] @ qv[i])) < dedupe:
+                keep.append(i)
+        questions = [bank[i] for i in keep]
+        qv = qv[keep]
+        kb = cls(labels, case_label, fact_vecs, fact_case, visual, questions, qv, np.zeros(0), emb)
+        kb.outcome_loglik = kb._simulate(match_threshold, np.array(cats))
+        return kb
+
+    def label_scores(self, vecs: np.ndarray, *, exclude_case: int | None = None, visual: bool = False) -> np.ndarray:
+        """``g_L``: best similarity of any of the sentence vectors to label L's train cases."""
+        L = len(self.labels)
+        if vecs.size == 0:
+            return np.zeros(L)
+        if visual:
+            per_case = cosine_matrix(vecs, self.visual_vecs).max(0)
+        else:
+            sims = cosine_matrix(vecs, self.fact_vecs).max(0)  # (F,)
+            per_case = np.full(len(self.case_label), -1.0)
+            np.maximum.at(per_case, self.fact_case, sims)
+        if exclude_case is not None:
+            per_case = per_case.copy()
+            per_case[exclude_case] = -1.0
+        out = np.full(L, -1.0)
+        np.maximum.at(out, self.case_label, per_case)
+        return np.where(out < -0.5, 0.0, out)
+
+    def _simulate(self, threshold: float, cats: np.ndarray) -> np.ndarray:
+        """For each question and train case, ``g_L`` of the answer that case would give.
+
+        The answer is found as the rule patient finds it: direct similarity, or the topic
+        of a generic question.
+        """
+        Q, C, L = len(self.questions), len(self.case_label), len(self.labels)
+        direct = cosine_matrix(self.question_vecs, self.fact_vecs)  # (Q, F)
+        topics = topic_similarity(self.embedder, self.question_vecs)
+        by_topic = np.array([[t.get(c, -1.0) for c in cats] for t in topics])
+        on_topic = by_topic >= TOPIC_THRESHOLD
+        q_to_fact = np.where(on_topic, np.maximum(direct, by_topic), direct)
+        q_to_fact = np.where(on_topic | (direct >= threshold), q_to_fact, -1.0)
+        q_to_fact[:, cats == "complaint"] = -1.0  # complaints are said at the start, not as answers
+        fact_to_fact = cosine_matrix(self.fact_vecs, self.fact_vecs)  # (F, F)
+        # Leave-one-out g_L for each fact as an answer: its own case never counts.
+        per_case = np.full((len(self.fact_case), C), -1.0)
+        for c in range(C):
+            cols = self.fact_case == c
+            if cols.any():
+                per_case[:, c] = fact_to_fact[:, cols].max(1)
+        per_case[np.arange(len(self.fact_case)), self.fact_case] = -1.0
+        g_fact = np.full((len(self.fact_case), L), -1.0)
+        for lab in range(L):
+            cols = self.case_label == lab
+            g_fact[:, lab] = per_case[:, cols].max(1)
+        g_fact = np.where(g_fact < -0.5, 0.0, g_fact)
+        out = np.zeros((Q, C, L))
+        for c in range(C):
+            cols = np.flatnonzero(self.fact_case == c)
+            sims = q_to_fact[:, cols]
+            best = sims.argmax(1)
+            answered = sims[np.arange(Q), best] > -0.5
+            out[answered, c, :] = g_fact[cols[best[answered]]]
+        return out
+
+
+_KB_CACHE: dict[str, KnowledgeBase] = {}
+
+
+def _entropy(p: np.ndarray, axis: int = -1) -> np.ndarray:
+    return -(p * np.log(np.clip(p, 1e-12, 1.0))).sum(axis)
+
+
+class RuleDoctor:
+    """Information-gain questioning over a train-split knowledge base.
+
+    Args:
+        kb: the knowledge base (``KnowledgeBase.build(load_cases(split="train"))``).
+        strategy: ``single``, ``dialogue``, ``dialogue+image`` or ``dialogue+image+tools``.
+        beta: how strongly one observation moves the posterior (log-score per unit cosine).
+        visual_beta: the same for the photo's description and tool evidence.
+        confidence: stop and answer once the posterior's maximum reaches this.
+    """
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        *,
+        strategy: str = "dialogue",
+        beta: float = 12.0,
+        visual_beta: float = 12.0,
+        confidence: float = 0.9,
+        min_gain: float = 1e-3,
+    ):
+        self.kb = kb
+        self.strategy = strategy
+        self.beta = beta
+        self.visual_beta = visual_beta
+        self.confidence = confidence
+        self.min_gain = min_gain
+        self.spec = f"rules|{strategy}"
+
+    @classmethod
+    def from_train_split(cls, source: str = "bundled", *, strategy: str = "dialogue", **kwargs) -> RuleDoctor:
+        """A RuleDoctor over the train split of ``source`` (the base is built once per process)."""
+        if source not in _KB_CACHE:
+            from dxgraph.simulator.cases import load_cases
+
+            _KB_CACHE[source] = KnowledgeBase.build(load_cases(source=source, split="train"))
+        return cls(_KB_CACHE[source], strategy=strategy, **kwargs)
+
+    def _observations(self, view: CaseView, transcript: Sequence[Turn]) -> list[tuple[str, float, bool]]:
+        obs = [(view.chief_complaint, self.beta, False)]
+        if view.visual_findings:
+            obs.append((view.visual_findings, self.visual_beta, True))
+        for i, turn in enumerate(transcript):
+            if turn.role == "patient" and i > 0:
+                obs.append((turn.text, self.beta, False))
+            elif turn.role == "tool" and not turn.text.startswith("unavailable"):
+                obs.append((turn.text, self.visual_beta, True))
+        return obs
+
+    def posterior(self, view: CaseView, transcript: Sequence[Turn]) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+        """The posterior over ``kb.labels`` and each observation's log-score contribution."""
+        logp = np.zeros(len(self.kb.labels))
+        contributions = []
+        for text, beta, visual in self._observations(view, transcript):
+            vecs = self.kb.embedder.embed(sentences(text) or [text])
+            delta = beta * self.kb.label_scores(vecs, visual=visual)
+            logp += delta
+            contributions.append((text, delta))
+        p = np.exp(logp - logp.max())
+        return p / p.sum(), contributions
+
+    def next_question(self, p: np.ndarray, asked: Sequence[str]) -> tuple[int | None, float]:
+        """The bank question with the largest expected information gain, and that gain."""
+        kb = self.kb
+        counts = np.bincount(kb.case_label, minlength=len(kb.labels)).astype(float)
+        weight = p[kb.case_label] / counts[kb.case_label]  # P(true case is c)
+        logpost = np.log(np.clip(p, 1e-300, None))[None, None, :] + self.beta * kb.outcome_loglik
+        logpost -= logpost.max(-1, keepdims=True)
+        post = np.exp(logpost)
+        post /= post.sum(-1, keepdims=True)
+        gain = _entropy(p) - (_entropy(post) * weight[None, :]).sum(1)  # (Q,)
+        if asked:
+            dup = cosine_matrix(kb.question_vecs, kb.embedder.embed(list(asked))).max(1) >= 0.85
+            gain[dup] = -np.inf
+        best = int(np.argmax(gain))
+        return (best, float(gain[best])) if math.isfinite(gain[best]) else (None, 0.0)
+
+    async def act(self, view: CaseView, transcript: Sequence[Turn], *, must_finalize: bool = False) -> DoctorTurn:
+        """Ask the most informative question, or conclude when confident or out of turns."""
+        import time
+
+        start = time.perf_counter()
+        p, contributions = self.posterior(view, transcript)
+        asked = [q for t in transcript if t.role == "doctor" for q in split_questions(t.text)]
+        done = must_finalize or view.strategy == "single" or p.max() >= self.confidence
+        if not done:
+            q, gain = self.next_question(p, asked)
+            if q is not None and gain > self.min_gain:
+                action = DoctorAction(question=self.kb.questions[q])
+                return DoctorTurn(action=action, latency_ms=(time.perf_counter() - start) * 1000)
+        action = DoctorAction(final=self._final(p, contributions))
+        return DoctorTurn(action=action, latency_ms=(time.perf_counter() - start) * 1000)
+
+    def _final(self, p: np.ndarray, contributions: list[tuple[str, np.ndarray]]) -> FinalDiagnosis:
+        order = np.argsort(-p, kind="stable")
+        top = int(order[0])
+        # An observation "moved" the answer by how much more it favoured it than the average label.
+        moved = sorted(
+            ((float(d[top] - d.mean()), text) for text, d in contributions), reverse=True
+        )
+        basis = "; ".join(f"{text.strip()[:120]!r}" for lift, text in moved[:3] if lift > 0)
+        return FinalDiagnosis(
+            label=self.kb.labels[top],
+            confidence=round(float(p[top]), 4),
+            differential=[self.kb.labels[int(i)] for i in order[:3]],
+            basis=f"Findings that favoured {self.kb.labels[top]}: {basis}" if basis else "no finding stood out",
+        )
+

@@ -1,0 +1,77 @@
+"""The rule doctor: train-only knowledge, information-gain questions, never reads the label."""
+
+from __future__ import annotations
+
+import pytest
+
+from dxgraph.agents.baselines import KnowledgeBase, RuleDoctor, question_from_fact
+from dxgraph.agents.doctor import CaseView
+from dxgraph.errors import InputError
+from dxgraph.simulator.cases import load_cases
+from dxgraph.simulator.dialogue import run_consultation
+from dxgraph.simulator.judge import RuleJudge
+from dxgraph.simulator.patient import MATCH_THRESHOLD, RulePatient, tune_match_threshold
+from dxgraph.simulator.personas import load_personas
+from dxgraph.types import Turn
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return KnowledgeBase.build(load_cases(split="train"))
+
+
+def test_question_from_fact():
+    assert question_from_fact("I have had the rash for two weeks.") == "Have you had the rash for two weeks?"
+    assert question_from_fact("I had chickenpox as a child") == "Did you have chickenpox as a child?"
+
+
+def test_test_cases_are_refused(kb):
+    with pytest.raises(InputError, match="train split only"):
+        KnowledgeBase.build(load_cases(split="test")[:3])
+
+
+def test_match_threshold_is_the_train_tuned_value():
+    assert abs(tune_match_threshold(load_cases(split="train")) - MATCH_THRESHOLD) <= 0.03
+
+
+def test_bank_is_generated_and_deduplicated(kb):
+    assert len(kb.questions) > 20 and len(set(kb.questions)) == len(kb.questions)
+    assert "Where on your body is it?" in kb.questions
+    assert kb.outcome_loglik.shape == (len(kb.questions), len(kb.case_label), len(kb.labels))
+
+
+async def test_first_question_maximises_information_gain(kb):
+    case = load_cases(split="test")[0]
+    doctor = RuleDoctor(kb)
+    view = CaseView.from_case(case)
+    p, _ = doctor.posterior(view, [Turn(index=0, role="patient", text=case.chief_complaint)])
+    q, gain = doctor.next_question(p, [])
+    assert gain > 0
+    # Asking the same question again is never chosen.
+    q2, _ = doctor.next_question(p, [kb.questions[q]])
+    assert q2 != q
+
+
+async def test_never_reads_the_label(kb):
+    persona = load_personas()["neutral"]
+    for case in load_cases(split="test")[:4]:
+        wrong = "acne" if case.diagnosis != "acne" else "warts"
+        runs = []
+        for c in (case, case.model_copy(update={"diagnosis": wrong, "differential": [wrong]})):
+            res = await run_consultation(c, persona, RuleDoctor(kb), RulePatient(), None, seed=1)
+            runs.append((res.final, [t.text for t in res.turns]))
+        assert runs[0] == runs[1]
+
+
+@pytest.mark.slow
+async def test_accuracy_well_above_chance(kb):
+    cases = load_cases(split="test")
+    persona = load_personas()["neutral"]
+    judge = RuleJudge()
+    correct = 0
+    for case in cases:
+        res = await run_consultation(case, persona, RuleDoctor(kb), RulePatient(), judge,
+                                     strategy="dialogue+image")
+        correct += res.judge.correct
+        assert res.final.basis and len(res.final.differential) == 3
+    assert correct / len(cases) >= 0.5
