@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dxgraph.agents.doctor import CaseView, DoctorAction, DoctorTurn
+from dxgraph.agents.doctor import CaseView, DoctorAction, DoctorTurn, ToolBox
 from dxgraph.errors import InputError
 from dxgraph.simulator import labels as label_table
 from dxgraph.simulator.embeddings import Embedder, cosine_matrix, get_embedder
@@ -208,6 +208,10 @@ class RuleDoctor:
         beta: how strongly one observation moves the posterior (log-score per unit cosine).
         visual_beta: the same for the photo's description and tool evidence.
         confidence: stop and answer once the posterior's maximum reaches this.
+        min_gain: stop asking when no question is expected to gain more (nats).
+        evidence_floor: answer sentences less similar than this to every train fact are
+            treated as no evidence.
+        tools: the ToolBox used under ``dialogue+image+tools`` (workflow or VLM evidence).
     """
 
     def __init__(
@@ -219,6 +223,8 @@ class RuleDoctor:
         visual_beta: float = 12.0,
         confidence: float = 0.9,
         min_gain: float = 1e-3,
+        evidence_floor: float = 0.45,
+        tools: ToolBox | None = None,
     ):
         self.kb = kb
         self.strategy = strategy
@@ -226,6 +232,8 @@ class RuleDoctor:
         self.visual_beta = visual_beta
         self.confidence = confidence
         self.min_gain = min_gain
+        self.evidence_floor = evidence_floor
+        self.tools = tools or ToolBox()
         self.spec = f"rules|{strategy}"
 
     @classmethod
@@ -254,6 +262,11 @@ class RuleDoctor:
         contributions = []
         for text, beta, visual in self._observations(view, transcript):
             vecs = self.kb.embedder.embed(sentences(text) or [text])
+            if not visual:
+                # Sentences like "No idea." or "I'm so worried" resemble nothing in the base:
+                # they carry no evidence, and their noise would otherwise add up.
+                relevant = cosine_matrix(vecs, self.kb.fact_vecs).max(1) >= self.evidence_floor
+                vecs = vecs[relevant]
             delta = beta * self.kb.label_scores(vecs, visual=visual)
             logp += delta
             contributions.append((text, delta))
@@ -281,6 +294,10 @@ class RuleDoctor:
         import time
 
         start = time.perf_counter()
+        tool_turns: list[Turn] = []
+        if view.uses_tools and not any(t.role == "tool" for t in transcript):
+            tool_turns = await self.tools.evidence(view)
+            transcript = [*transcript, *tool_turns]
         p, contributions = self.posterior(view, transcript)
         asked = [q for t in transcript if t.role == "doctor" for q in split_questions(t.text)]
         done = must_finalize or view.strategy == "single" or p.max() >= self.confidence
@@ -288,9 +305,10 @@ class RuleDoctor:
             q, gain = self.next_question(p, asked)
             if q is not None and gain > self.min_gain:
                 action = DoctorAction(question=self.kb.questions[q])
-                return DoctorTurn(action=action, latency_ms=(time.perf_counter() - start) * 1000)
+                return DoctorTurn(action=action, latency_ms=(time.perf_counter() - start) * 1000,
+                                  tool_turns=tool_turns)
         action = DoctorAction(final=self._final(p, contributions))
-        return DoctorTurn(action=action, latency_ms=(time.perf_counter() - start) * 1000)
+        return DoctorTurn(action=action, latency_ms=(time.perf_counter() - start) * 1000, tool_turns=tool_turns)
 
     def _final(self, p: np.ndarray, contributions: list[tuple[str, np.ndarray]]) -> FinalDiagnosis:
         order = np.argsort(-p, kind="stable")
