@@ -71,10 +71,16 @@ class SimulatorHarness:
 
     Chat models are built once per spec and shared by all consultations, so one endpoint's
     connection pool and concurrency limiter cover the whole run.
+
+    Args:
+        config: the run.
+        models: ready-made chat models by spec (tests and demos pass ``ScriptedModel`` or a
+            client on a mock transport); other specs go through ``load_model``.
     """
 
-    def __init__(self, config: BenchConfig):
+    def __init__(self, config: BenchConfig, models: dict[str, Any] | None = None):
         self.config = config
+        self._given = dict(models or {})
         self._models: dict[str, Any] = {}
         self._doctors: dict[tuple[str, str], Any] = {}
         self._personas: dict[str, Any] | None = None
@@ -107,6 +113,8 @@ class SimulatorHarness:
 
     # -- agents
     def _model(self, spec: str):
+        if spec in self._given:
+            return self._given[spec]
         if spec not in self._models:
             from dxgraph.models import load_model
 
@@ -120,7 +128,7 @@ class SimulatorHarness:
             if spec == "rules":
                 from dxgraph.agents.baselines import RuleDoctor
 
-                self._doctors[key] = RuleDoctor.from_train_split(self.config.cases)
+                self._doctors[key] = RuleDoctor.from_train_split(self.config.cases, strategy=strategy)
             else:
                 from dxgraph.agents.doctor import LLMDoctor
 
@@ -167,12 +175,13 @@ def result_record(case: Case, res: Any) -> dict[str, Any]:
         "synthetic": case.synthetic,
         "final": res.final.model_dump(mode="json"),
         "judge": res.judge.model_dump(mode="json") if res.judge is not None else None,
-        "disclosed": list(res.disclosed),
+        "disclosed": dict(res.disclosed),
         "facts_elicited": res.facts_elicited,
         "n_facts": len(case.facts),
-        "turns": sum(1 for t in turns if t.role == "doctor"),
+        "turns": res.doctor_turns,
         "messages": len(turns),
-        "tokens": {"input": sum(t.input_tokens for t in turns), "output": sum(t.output_tokens for t in turns)},
+        "ended_by": res.ended_by,
+        "tokens": {"input": res.input_tokens, "output": res.output_tokens},
         "seconds": res.seconds,
     }
 

@@ -62,3 +62,58 @@ class FakeHarness:
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+def consultation_reply(messages, *, questions: int = 2, label: str = "acne") -> dict:
+    """A valid structured reply for the LLM doctor or the LLM patient, told apart by the
+    system prompt: the doctor asks ``questions`` questions, then concludes ``label``."""
+    system_text = messages[0].text if messages else ""
+    if system_text.startswith("You are a patient"):
+        last = messages[-1].text
+        return {"reply": "It started a week ago and itches.", "revealed_fact_ids": [],
+                "end_consultation": "My conclusion" in last}
+    asked = sum(1 for m in messages if m.role == "assistant")
+    if asked < questions and "consultation time is over" not in messages[-1].text:
+        return {"question": f"Question {asked + 1}: when did it start?"}
+    return {"final": {"label": label, "confidence": 0.6, "differential": [], "basis": "papules and comedones on the face"}}
+
+
+class FlakyModel:
+    """A ChatModel that, while ``healthy`` is False, fails a share of calls: raises a model
+    error, hangs, or answers malformed JSON (the doctor repairs, then gives up)."""
+
+    system_name = "flaky"
+
+    def __init__(self, *, fail_rate: float = 0.3, seed: int = 0):
+        import random
+
+        from dxgraph.models.scripted import ScriptedModel
+
+        self.spec = self.name = "flaky"
+        self.healthy = False
+        self.fail_rate = fail_rate
+        self._rng = random.Random(seed)
+        self._inner = ScriptedModel(lambda m: self._reply(m))
+        self.modes: list[str] = []
+
+    def _reply(self, messages):
+        return consultation_reply(messages)
+
+    async def generate(self, messages, *, config=None, schema=None):
+        mode = "ok"
+        if not self.healthy and self._rng.random() < self.fail_rate:
+            mode = ("error", "hang", "malformed")[self._rng.randrange(3)]
+        self.modes.append(mode)
+        if mode == "error":
+            raise ModelError("endpoint 'flaky' failed after 4 attempts: HTTP 503")
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        if mode == "malformed":
+            from dxgraph.models.scripted import ScriptedModel
+
+            return await ScriptedModel(['{"question": "unterminated']).generate(messages, config=config,
+                                                                                schema=schema)
+        return await self._inner.generate(messages, config=config, schema=schema)
+
+    async def aclose(self) -> None:
+        return None
