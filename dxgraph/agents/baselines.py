@@ -273,16 +273,27 @@ class RuleDoctor:
         p = np.exp(logp - logp.max())
         return p / p.sum(), contributions
 
+    def _scaled_outcomes(self) -> np.ndarray:
+        if getattr(self, "_scaled", None) is None:
+            g = self.beta * self.kb.outcome_loglik
+            self._scaled = (g - g.max(-1, keepdims=True)).astype(np.float32)
+        return self._scaled
+
     def next_question(self, p: np.ndarray, asked: Sequence[str]) -> tuple[int | None, float]:
         """The bank question with the largest expected information gain, and that gain."""
         kb = self.kb
         counts = np.bincount(kb.case_label, minlength=len(kb.labels)).astype(float)
         weight = p[kb.case_label] / counts[kb.case_label]  # P(true case is c)
-        logpost = np.log(np.clip(p, 1e-300, None))[None, None, :] + self.beta * kb.outcome_loglik
-        logpost -= logpost.max(-1, keepdims=True)
-        post = np.exp(logpost)
-        post /= post.sum(-1, keepdims=True)
-        gain = _entropy(p) - (_entropy(post) * weight[None, :]).sum(1)  # (Q,)
+        # Cases the posterior has all but ruled out cannot change the expectation: skip them.
+        live = weight > 1e-6
+        scores = self._scaled_outcomes()[:, live, :]  # beta * g, shifted: (Q, C', L)
+        logp = np.log(np.clip(p, 1e-30, None)).astype(np.float32)
+        # Entropy of the normalised p*exp(s) without materialising the normalised array:
+        # H = log Z - sum(w * (log p + s)) / Z with w = p * exp(s), Z = sum(w).
+        w = p.astype(np.float32)[None, None, :] * np.exp(scores)
+        z = w.sum(-1)
+        h = np.log(z) - (w * (logp[None, None, :] + scores)).sum(-1) / z
+        gain = _entropy(p) - (h * (weight[live] / weight[live].sum())[None, :]).sum(1)  # (Q,)
         if asked:
             dup = cosine_matrix(kb.question_vecs, kb.embedder.embed(list(asked))).max(1) >= 0.85
             gain[dup] = -np.inf
