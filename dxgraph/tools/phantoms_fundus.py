@@ -86,13 +86,11 @@ def _vessel_tree(rng: np.random.Generator, size: int, origin: tuple[float, float
     canvas = np.zeros((size, size), dtype=np.float32)
     cy, cx, radius = fov
     # Arcades leave the disc up and down and bend towards the fovea (temporal side);
-    # smaller branches go nasally.
+    # thinner vessels go nasally; side branches split off along the way.
     starts = [(-math.pi / 2 + temporal * 0.25, width0, temporal * 0.006),
               (math.pi / 2 - temporal * 0.25, width0, -temporal * 0.006),
-              (-math.pi / 2 - temporal * 0.35, width0 * 0.8, -temporal * 0.004),
-              (math.pi / 2 + temporal * 0.35, width0 * 0.8, temporal * 0.004)]
-    for _ in range(int(rng.integers(2, 5))):
-        starts.append((math.pi * (1 if temporal > 0 else 0) + rng.uniform(-1.0, 1.0), width0 * rng.uniform(0.4, 0.6), 0.0))
+              (-math.pi / 2 - temporal * 0.35, width0 * 0.65, -temporal * 0.004),
+              (math.pi / 2 + temporal * 0.35, width0 * 0.65, temporal * 0.004)]
     stack = [(origin[0], origin[1], ang + rng.uniform(-0.2, 0.2), w, curv, 0) for ang, w, curv in starts]
     step = 1.5
     while stack:
@@ -115,7 +113,7 @@ def _vessel_tree(rng: np.random.Generator, size: int, origin: tuple[float, float
             d = np.sqrt((yy - y) ** 2 + (xx - x) ** 2)
             canvas[y0:y1, x0:x1] = np.maximum(canvas[y0:y1, x0:x1], np.clip(r + 0.5 - d, 0, 1))
             w *= 1 - 0.0009 * step
-            if depth < 2 and rng.random() < 0.012 * step and length > 10:
+            if depth < 2 and rng.random() < 0.015 * step and length > 10:
                 side = 1 if rng.random() < 0.5 else -1
                 stack.append((y, x, ang + side * rng.uniform(0.5, 1.0), w * 0.65, -curv * 0.5, depth + 1))
                 w *= 0.85
@@ -177,7 +175,9 @@ def render_fundus(rng: np.random.Generator, size: int, vcdr: float, ma_count: in
     fovea = np.exp(-((yy - fov_y) ** 2 + (xx - fov_x) ** 2) / (2 * (0.8 * disc_b) ** 2))
     img = img * (1 - np.array([0.12, 0.25, 0.25]) * fovea[..., None])
 
-    vessels = _vessel_tree(rng, size, (cup.cy, cup.cx), (fcy, fcx, frad), disc_b * rng.uniform(0.22, 0.3), eye)
+    # Vessels emerge at the nasal side of the cup, as the central retinal trunk does.
+    origin = (cup.cy + rng.uniform(-0.3, 0.3) * cup_b, cup.cx - eye * rng.uniform(0.3, 0.7) * cup_a)
+    vessels = _vessel_tree(rng, size, origin, (fcy, fcx, frad), disc_b * rng.uniform(0.18, 0.26), eye)
     vessels = ndi.gaussian_filter(vessels, 0.6)
     depth = np.array([0.35, 0.6, 0.55]) * rng.uniform(0.8, 1.1)
     img = img * (1 - depth * vessels[..., None])
