@@ -1,0 +1,141 @@
+"""Orchestration overhead: how close the runner gets to the bound a slow model server sets.
+
+A local OpenAI-compatible stub answers every request after a fixed delay ``d`` with a valid
+structured reply (the doctor asks a few questions then concludes; the patient answers). An
+LLM doctor and an LLM patient both point at it, the judge is the rule judge. With ``c``
+consultations in flight, each waiting on one request at a time, no runner can exceed
+``c / d`` requests per second; the ratio achieved/bound measures everything the runner,
+the dialogue graph, the model client and the store add. Target (issue 4): >= 0.8 at c = 32.
+
+The baseline is the same consultations run the way 3MDBench runs them: one dialogue at a
+time with blocking HTTP calls; its bound at any "concurrency" is ``1 / d``.
+
+    python benchmarks/orchestration_throughput.py [--delay 0.2] [--levels 1,8,32,128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dxgraph.bench.grid import BenchConfig  # noqa: E402
+from dxgraph.bench.runner import SimulatorHarness, run_benchmark  # noqa: E402
+from dxgraph.models import load_model  # noqa: E402
+from dxgraph.store import Store  # noqa: E402
+
+QUESTIONS = 3  # doctor questions per consultation -> 4 doctor + 3 patient requests
+
+
+def reply_for(messages: list[dict]) -> dict:
+    """The stub's answer from the raw OpenAI messages: doctor or patient by system prompt."""
+    system_text = messages[0]["content"] if messages and isinstance(messages[0]["content"], str) else ""
+    last = messages[-1]["content"] if isinstance(messages[-1]["content"], str) else ""
+    if system_text.startswith("You are a patient"):
+        return {"reply": "It started a week ago and itches.", "revealed_fact_ids": [],
+                "end_consultation": "My conclusion" in last}
+    asked = sum(1 for m in messages if m["role"] == "assistant")
+    if asked < QUESTIONS and "consultation time is over" not in last:
+        return {"question": f"Question {asked + 1}: when did it start?"}
+    return {"final": {"label": "acne", "confidence": 0.6, "differential": [], "basis": "papules on the face"}}
+
+
+class Counting:
+    """Counts model requests (the numerator of the throughput)."""
+
+    def __init__(self, inner):
+        self.inner, self.spec, self.name, self.system_name = inner, inner.spec, inner.name, inner.system_name
+        self.requests = 0
+
+    async def generate(self, messages, **kw):
+        self.requests += 1
+        return await self.inner.generate(messages, **kw)
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+async def runner_level(url: str, concurrency: int, delay: float, samples: int) -> dict:
+    spec = f"openai:stub@{url}"
+    per_case = 5 * 2  # temperaments x strategies
+    config = BenchConfig(run_id=f"tp{concurrency}", doctors=[spec], patient=spec, judge="rules",
+                         strategies=["dialogue", "dialogue+image"], split=None,
+                         limit=max(1, math.ceil(samples / per_case)), concurrency=concurrency,
+                         max_turns=QUESTIONS + 2, sample_timeout_s=120)
+    model = Counting(load_model(spec, max_concurrency=max(concurrency, 1)))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{Path(tmp) / 'tp.db'}")
+        start = time.perf_counter()
+        summary = await run_benchmark(config, store, progress=False, harness=SimulatorHarness(config, {spec: model}))
+        wall = time.perf_counter() - start
+    await model.aclose()
+    rps = model.requests / wall
+    bound = concurrency / delay
+    return {"concurrency": concurrency, "samples": summary.samples_total, "failed": summary.samples_failed,
+            "requests": model.requests, "seconds": wall, "rps": rps, "bound": bound, "ratio": rps / bound}
+
+
+def blocking_baseline(url: str, delay: float, samples: int) -> dict:
+    """3MDBench's loop: for each dialogue, alternate blocking doctor and patient calls."""
+    import httpx
+
+    requests = 0
+    start = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for _ in range(samples):
+            doctor = [{"role": "system", "content": "You are a careful physician."},
+                      {"role": "user", "content": "New telemedicine patient."}]
+            patient = [{"role": "system", "content": "You are a patient in a telemedicine consultation."}]
+            while True:
+                r = client.post("/chat/completions", json={"model": "stub", "messages": doctor})
+                requests += 1
+                action = json.loads(r.json()["choices"][0]["message"]["content"])
+                if "final" in action:
+                    break
+                doctor.append({"role": "assistant", "content": json.dumps(action)})
+                patient.append({"role": "user", "content": f"Doctor: {action['question']}"})
+                r = client.post("/chat/completions", json={"model": "stub", "messages": patient})
+                requests += 1
+                answer = json.loads(r.json()["choices"][0]["message"]["content"])
+                patient.append({"role": "assistant", "content": answer["reply"]})
+                doctor.append({"role": "user", "content": f"Patient: {answer['reply']}"})
+    wall = time.perf_counter() - start
+    return {"samples": samples, "requests": requests, "seconds": wall, "rps": requests / wall}
+
+
+def main() -> None:
+    from dxgraph.models.stub_server import StubServer
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--delay", type=float, default=0.2)
+    ap.add_argument("--levels", default="1,8,32,128")
+    ap.add_argument("--waves", type=int, default=3, help="consultations per slot (samples = waves x c)")
+    args = ap.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    rows = []
+    with StubServer(responder=lambda body: reply_for(body["messages"]), delay_s=args.delay) as server:
+        url = server.base_url
+        for c in levels:
+            rows.append(asyncio.run(runner_level(url, c, args.delay, samples=max(5, args.waves * c))))
+        base = blocking_baseline(url, args.delay, samples=5)
+    print(f"## Orchestration throughput (stub server, fixed delay {args.delay:g} s, LLM doctor + LLM patient, "
+          f"rule judge)\n")
+    print("| concurrency | samples | failed | requests | seconds | requests/s | bound c/d | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['concurrency']} | {r['samples']} | {r['failed']} | {r['requests']} | {r['seconds']:.1f} | "
+              f"{r['rps']:.1f} | {r['bound']:.0f} | **{r['ratio']:.2f}** |")
+    print(f"\nBaseline, 3MDBench style (one dialogue at a time, blocking calls): {base['requests']} requests in "
+          f"{base['seconds']:.1f} s = {base['rps']:.2f} requests/s; ratio to its own bound 1/d = "
+          f"{base['rps'] * args.delay:.2f}; ratio to the c=32 bound = {base['rps'] * args.delay / 32:.3f}")
+
+
+if __name__ == "__main__":
+    main()
