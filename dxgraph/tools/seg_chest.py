@@ -4,8 +4,8 @@ The cardiothoracic ratio is read off the lungs: the thorax's internal width is t
 between the lungs' outer (rib-side) margins, and the heart's borders are the lungs' inner
 margins where they bulge out around the heart. So the segmenter finds the two lung fields
 (dark regions inside the body, one either side of the midline) and derives both masks row
-by row from their margins. Below the cardiophrenic angles the inner margin jumps out to
-the costophrenic recess; rows past that jump are not heart.
+by row from their margins. Below the cardiophrenic angles the innermost lung run jumps
+out to the costophrenic recess; rows past that jump are not heart.
 """
 
 from __future__ import annotations
@@ -65,15 +65,36 @@ def _margins(lung: np.ndarray, inner_is_max: bool) -> tuple[np.ndarray, np.ndarr
     return np.where(rows, inner, -1), np.where(rows, outer, -1)
 
 
-def _cardiac_rows(inner: np.ndarray, rows: np.ndarray, start: int, jump: float, outward: int) -> np.ndarray:
-    """Rows from ``start`` down to the cardiophrenic angle, where the inner margin jumps out."""
-    keep = np.zeros(len(inner), bool)
-    prev = inner[start]
-    for r in range(start, len(inner)):
-        if not rows[r] or (inner[r] - prev) * outward > jump:
+def _inner_runs(lung: np.ndarray, inner_is_max: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the column span of the lung run nearest the midline ((-1, -1) if none)."""
+    h, w = lung.shape
+    start = np.full(h, -1)
+    end = np.full(h, -1)
+    for r in np.flatnonzero(lung.any(1)):
+        row = lung[r] if not inner_is_max else lung[r, ::-1]
+        a = int(np.argmax(row))
+        gap = np.flatnonzero(~row[a:])
+        b = a + (int(gap[0]) if gap.size else w - a) - 1
+        start[r], end[r] = (a, b) if not inner_is_max else (w - 1 - b, w - 1 - a)
+    return start, end
+
+
+def _cardiac_rows(lung: np.ndarray, inner_is_max: bool, start_row: int) -> np.ndarray:
+    """Rows from ``start_row`` down to the cardiophrenic angle.
+
+    The heart border is one connected stretch of the lung's inner margin: going down,
+    each row's innermost lung run overlaps the one above. Past the cardiophrenic angle
+    the medial recess ends and the innermost run becomes the lateral recess, which does
+    not overlap it; that is where the heart's rows stop.
+    """
+    lo, hi = _inner_runs(lung, inner_is_max)
+    keep = np.zeros(len(lo), bool)
+    for r in range(start_row, len(lo)):
+        if lo[r] < 0:
+            break
+        if r > start_row and (lo[r] > hi[r - 1] + 1 or hi[r] < lo[r - 1] - 1):
             break
         keep[r] = True
-        prev = inner[r]
     return keep
 
 
@@ -99,8 +120,7 @@ def find_heart_thorax(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     rows = np.flatnonzero(both)
     top, bottom = rows[0], rows[-1]
     start = top + (bottom - top) // 3
-    jump = max(3.0, 0.02 * w)
-    heart_rows = _cardiac_rows(r_inner, r_inner >= 0, start, jump, -1) & _cardiac_rows(l_inner, l_inner >= 0, start, jump, 1)
+    heart_rows = _cardiac_rows(lung_r, True, start) & _cardiac_rows(lung_l, False, start)
     gap = np.where(heart_rows, l_inner - r_inner, 0)
     if gap.max() <= 0:
         raise ToolError("no cardiac silhouette found between the lung fields")
