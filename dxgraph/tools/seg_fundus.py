@@ -1,12 +1,14 @@
 """Optic disc and cup on a colour fundus photograph, by classical image processing.
 
-The pipeline follows what graders do by eye. Find the field of view, take the brightest
-disc-sized blob (after closing away the dark vessels) as the disc's location, then inside
-a region around it separate three levels (retina, neuroretinal rim, pale cup) and put each
-boundary half-way between the levels on either side of it, measured locally. Half-way is
-where a blurred step edge really is, so the result does not depend on image sharpness.
-Each region is smoothed into an ellipse fitted by moments, as disc and cup are near-ellipses
-and vessels crossing them would otherwise notch the outline.
+The pipeline follows what graders do by eye. Find the field of view and take the
+brightest disc-sized blob (after closing away the dark vessels) as the disc's location.
+In a region around it, vessels are found (what a closing lifts clearly) and filled in
+from their neighbours. The disc margin is the steepest iso-contour at or below half-way
+between the retina's and the disc's local levels; the cup is split from the rim half-way
+between their levels, each sampled clear of the soft cup edge. Half-way is where a
+blurred step edge really is, so results do not depend on image sharpness. Disc and cup
+are near-ellipses: each is returned as an ellipse fitted to its margin where no vessel
+crosses it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import math
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.filters import threshold_multiotsu
 from skimage.measure import EllipseModel, label, regionprops
 from skimage.transform import downscale_local_mean
 
