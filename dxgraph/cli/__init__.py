@@ -50,6 +50,7 @@ def _register() -> None:
     app.add_typer(workflows.phantoms_app, name="phantoms")
     for command in workflows.TOP_LEVEL:
         app.command()(command)
+    from dxgraph.cli.ui import ui as _ui; app.command(name="ui")(_ui)  # noqa: E702
 
 
 _register()

@@ -1,0 +1,3 @@
+"""The Gradio telemedicine demo (``dxgraph ui``); see ``dxgraph.ui.app``."""
+
+__all__: list[str] = []

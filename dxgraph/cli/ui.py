@@ -1,0 +1,27 @@
+"""``dxgraph ui``: serve the Gradio telemedicine demo."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["ui"]
+
+
+def ui(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (use --auth beyond loopback)."),
+    port: int = typer.Option(7860, "--port", min=1, max=65535, help="TCP port."),
+    auth: str = typer.Option(None, "--auth", help="USER:PASS required to open the page (or DXGRAPH_UI_AUTH).",
+                             show_default=False),
+) -> None:
+    """Serve the telemedicine demo: Consult, Workflow, Simulate and Benchmarks (research use only)."""
+    try:
+        import gradio  # noqa: F401
+    except ModuleNotFoundError:
+        from dxgraph.errors import ConfigError
+
+        raise ConfigError("the UI needs gradio: pip install 'dxgraph[ui]'") from None
+    from dxgraph.ui.app import launch, parse_auth
+
+    pair = parse_auth(auth) if auth else None  # a bad --auth fails before anything starts
+    typer.echo(f"dxgraph UI on http://{host}:{port} (research demo, not for clinical use)")
+    launch(host=host, port=port, auth=pair)

@@ -1,0 +1,167 @@
+"""The Benchmarks tab: runs from the store, their metrics with confidence intervals and
+plots, and any sample's transcript.
+
+Consultations from the Consult tab are runs too (kind ``consult``), but they are visitors'
+conversations: they are never listed here, so no visitor can read another's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import gradio as gr
+import pandas as pd
+
+from dxgraph.errors import DxGraphError
+from dxgraph.types import FinalDiagnosis, Turn
+from dxgraph.ui import render
+from dxgraph.ui.consult import KIND as CONSULT_KIND
+from dxgraph.ui.services import Services
+
+__all__ = ["build_benchmarks_tab", "list_runs", "run_view", "sample_view", "metric_frame"]
+
+log = logging.getLogger("dxgraph.ui")
+
+_CORE = ["top1_accuracy", "top3_accuracy", "macro_f1", "abstention_rate", "mean_turns", "facts_elicited"]
+_RUN_COLUMNS = ["run", "kind", "status", "samples", "created"]
+_SAMPLE_COLUMNS = ["sample", "case", "temperament", "strategy", "doctor", "status", "answer", "correct"]
+
+
+def list_runs(services: Services) -> pd.DataFrame:
+    """Benchmark runs, newest first (never the visitors' consultations)."""
+    rows = [[r.id, r.kind, r.status, r.samples_total, r.created_at.strftime("%Y-%m-%d %H:%M") if r.created_at else ""]
+            for r in services.store.list_runs() if r.kind != CONSULT_KIND]
+    return pd.DataFrame(rows, columns=_RUN_COLUMNS)
+
+
+def _fmt(block: dict | None) -> str:
+    if not block or block.get("value") is None:
+        return "–"
+    return f"{block['value']:.3f} [{block['ci_low']:.3f}, {block['ci_high']:.3f}]"
+
+
+def metric_frame(groups: dict[str, dict], first: str) -> pd.DataFrame:
+    """One row per group, one column per core metric, each ``value [95% CI]``."""
+    rows = [[name] + [_fmt(block.get(m)) for m in _CORE] + [str((block.get("top1_accuracy") or {}).get("n", ""))]
+            for name, block in groups.items()]
+    return pd.DataFrame(rows, columns=[first, *_CORE, "n"])
+
+
+def _plot_frame(groups: dict[str, dict], metric: str, by: str) -> pd.DataFrame:
+    rows = [{by: name, metric: block[metric]["value"]} for name, block in groups.items()
+            if (block.get(metric) or {}).get("value") is not None]
+    return pd.DataFrame(rows, columns=[by, metric])
+
+
+def _sample_rows(services: Services, run_id: str) -> pd.DataFrame:
+    rows = []
+    for s in services.store.samples(run_id):
+        result = json.loads(s.result_json or "{}")
+        judge = result.get("judge") or {}
+        answer = (result.get("final") or {}).get("label")
+        correct = "" if not judge else ("yes" if judge.get("correct") else "no")
+        rows.append([s.key, s.case_id, s.temperament, s.strategy, s.doctor, s.status, answer or "–", correct])
+    return pd.DataFrame(rows, columns=_SAMPLE_COLUMNS)
+
+
+def run_view(services: Services, run_id: str | None, reps: int = 200):
+    """``(summary html, overall, by temperament, by strategy, plot by temperament,
+    plot by strategy, samples, sample choices)`` for one run."""
+    from dxgraph.bench.report import build_report
+
+    empty = pd.DataFrame()
+    if not run_id:
+        return ("", empty, empty, empty, empty, empty, empty, gr.update(choices=[], value=None))
+    try:
+        report = build_report(services.store, run_id, reps=reps)
+    except DxGraphError as exc:
+        return (render.message_html(str(exc)), empty, empty, empty, empty, empty, empty,
+                gr.update(choices=[], value=None))
+    m = report["metrics"]
+    synthetic = {True: "All cases are synthetic vignettes: these figures are not clinical evidence.",
+                 "mixed": "A mix of synthetic and imported cases."}.get(report.get("synthetic"), "")
+    summary = render.message_html(
+        f"Run {report['run_id']} · {report['status']} · {report['samples_done']} of {report['samples_total']} "
+        f"samples done, {report['samples_failed']} failed · 95% bootstrap CIs over cases "
+        f"({report['bootstrap']['reps']} replicates); abstentions count as wrong. {synthetic}", "info")
+    samples = _sample_rows(services, run_id)
+    keys = list(samples["sample"]) if len(samples) else []
+    return (summary,
+            metric_frame({"all": m.get("overall") or {}}, "overall"),
+            metric_frame(m.get("by_temperament") or {}, "temperament"),
+            metric_frame(m.get("by_strategy") or {}, "strategy"),
+            _plot_frame(m.get("by_temperament") or {}, "top1_accuracy", "temperament"),
+            _plot_frame(m.get("by_strategy") or {}, "top1_accuracy", "strategy"),
+            samples,
+            gr.update(choices=keys, value=keys[0] if keys else None))
+
+
+def sample_view(services: Services, run_id: str | None, key: str | None):
+    """``(transcript messages, conclusion html)`` of one stored sample."""
+    if not run_id or not key:
+        return [], ""
+    run = services.store.get_run(run_id)
+    if run is None or run.kind == CONSULT_KIND:
+        return [], render.message_html(f"no benchmark run {run_id!r}")
+    turns = [Turn(index=t.index, role=t.role, text=t.text, latency_ms=t.latency_ms,
+                  revealed_facts=json.loads(t.revealed_json or "[]"))
+             for t in services.store.turns(run_id, key)]
+    row = next((s for s in services.store.samples(run_id) if s.key == key), None)
+    card = ""
+    if row is not None:
+        result = json.loads(row.result_json or "{}")
+        if row.status != "done":
+            card = render.message_html(f"This sample failed: {row.error}")
+        elif result.get("final"):
+            card = render.final_card(FinalDiagnosis.model_validate(result["final"]), title="stored conclusion")
+            judge = result.get("judge")
+            if judge:
+                from dxgraph.simulator.judge import JudgeResult
+
+                card += render.judge_card(JudgeResult.model_validate(judge), result.get("truth"))
+    return [render.turn_message(t) for t in turns], card
+
+
+def build_benchmarks_tab(services: Services) -> None:
+    """Lay out the Benchmarks tab and wire its events (call inside ``gr.Blocks``)."""
+    gr.Markdown("Benchmark runs stored by `dxgraph bench run` (SQLite or PostgreSQL). Pick a run to see "
+                "its metrics; pick a sample to read its transcript.")
+    with gr.Row():
+        refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="bench-refresh")
+        run = gr.Dropdown([], label="Run", scale=3, elem_id="bench-run")
+    runs = gr.Dataframe(headers=_RUN_COLUMNS, interactive=False, label="Runs", max_height=220, elem_id="bench-runs")
+    summary = gr.HTML(elem_id="bench-summary")
+    overall = gr.Dataframe(interactive=False, label="Overall", elem_id="bench-overall")
+    with gr.Row():
+        by_temp = gr.Dataframe(interactive=False, label="By temperament")
+        by_strat = gr.Dataframe(interactive=False, label="By strategy")
+    with gr.Row():
+        plot_temp = gr.BarPlot(x="temperament", y="top1_accuracy", title="Top-1 accuracy by temperament",
+                               y_lim=[0, 1], height=260)
+        plot_strat = gr.BarPlot(x="strategy", y="top1_accuracy", title="Top-1 accuracy by strategy",
+                                y_lim=[0, 1], height=260)
+    samples = gr.Dataframe(interactive=False, label="Samples", max_height=260, elem_id="bench-samples")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            key = gr.Dropdown([], label="Sample", elem_id="bench-sample")
+            transcript = gr.Chatbot(label="Transcript (patient on the right)", height=360, feedback_options=None)
+        with gr.Column(scale=2):
+            conclusion = gr.HTML()
+
+    def on_refresh():
+        frame = list_runs(services)
+        ids = list(frame["run"]) if len(frame) else []
+        return frame, gr.update(choices=ids, value=ids[0] if ids else None)
+
+    def on_run(run_id):
+        return run_view(services, run_id)
+
+    def on_sample(run_id, k):
+        return sample_view(services, run_id, k)
+
+    view_outputs = [summary, overall, by_temp, by_strat, plot_temp, plot_strat, samples, key]
+    refresh.click(on_refresh, None, [runs, run])
+    run.change(on_run, run, view_outputs)
+    key.change(on_sample, [run, key], [transcript, conclusion])
+    return on_refresh, [runs, run]

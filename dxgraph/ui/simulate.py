@@ -1,0 +1,116 @@
+"""The Simulate tab: a simulated patient (case x temperament) consults the doctor agent;
+turns stream in as they happen, then the judge's verdict and rubric appear."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import gradio as gr
+
+from dxgraph.errors import DxGraphError, InputError
+from dxgraph.ui import render
+from dxgraph.ui.services import Services
+
+__all__ = ["build_simulate_tab", "simulate", "case_summary"]
+
+log = logging.getLogger("dxgraph.ui")
+
+
+def case_summary(services: Services, case_id: str) -> str:
+    """What the doctor may know before it asks: never the diagnosis."""
+    case = services.cases.get(case_id)
+    if case is None:
+        return ""
+    who = ", ".join(x for x in (f"{case.age} years" if case.age else "", case.sex or "") if x)
+    tag = "synthetic vignette" if case.synthetic else f"source: {case.source}"
+    return (f"**{case.id}** ({who or 'age and sex not given'}; {tag}; {len(case.facts)} facts the patient may tell)\n\n"
+            f"> {case.chief_complaint}")
+
+
+async def simulate(services: Services, case_id: str, temperament: str, strategy: str, max_turns: int):
+    """Run one consultation and yield ``(chat, final card, judge card, message)`` per turn."""
+    from dxgraph.simulator.dialogue import run_consultation
+
+    chat: list[dict] = []
+    try:
+        case = services.cases.get(case_id)
+        if case is None:
+            raise InputError(f"choose a case; {case_id!r} is not in the bundled test split")
+        persona = services.personas.get(temperament)
+        if persona is None:
+            raise InputError(f"unknown temperament {temperament!r}; choose one of {', '.join(services.personas)}")
+        page_loop = asyncio.get_running_loop()
+        turns: asyncio.Queue = asyncio.Queue()
+
+        async def on_turn(turn) -> None:  # runs on the agent loop
+            page_loop.call_soon_threadsafe(turns.put_nowait, turn)
+
+        doctor = services.doctor(strategy)
+        job = asyncio.wrap_future(services.agents.submit(run_consultation(
+            case, persona, doctor, services.patient(), services.judge(),
+            max_turns=int(max_turns), strategy=strategy, on_turn=on_turn)))
+        waiting = render.message_html(f"Simulating: {case.id} as a {temperament} patient, strategy {strategy}…", "info")
+        yield chat, "", "", waiting
+        while not job.done() or not turns.empty():
+            getter = asyncio.ensure_future(turns.get())
+            await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
+            if getter.done():
+                chat = chat + [render.turn_message(getter.result())]
+                yield chat, "", "", waiting
+            else:
+                getter.cancel()
+        result = job.result()
+        final = render.final_card(result.final, title=f"doctor ({doctor.spec})")
+        verdict = render.judge_card(result.judge, case.diagnosis) if result.judge is not None else ""
+        done = render.message_html(
+            f"{result.doctor_turns} doctor turns · ended by {result.ended_by or 'doctor'} · "
+            f"{result.facts_elicited:.0%} of the facts elicited · {result.seconds:.1f} s", "ok")
+        yield chat, final, verdict, done
+    except DxGraphError as exc:
+        gr.Warning(str(exc))
+        yield chat, "", "", render.message_html(str(exc))
+    except Exception as exc:  # noqa: BLE001 - a message on the page; the trace goes to the log
+        log.exception("simulation failed")
+        yield chat, "", "", render.message_html(
+            f"Something went wrong ({type(exc).__name__}); the details are in the server log.")
+
+
+def build_simulate_tab(services: Services) -> None:
+    """Lay out the Simulate tab and wire its events (call inside ``gr.Blocks``)."""
+    from dxgraph.agents.doctor import STRATEGIES
+
+    try:
+        cases = services.cases
+        personas = services.personas
+        problem = ""
+    except DxGraphError as exc:
+        cases, personas, problem = {}, {}, str(exc)
+    case_choices = [(f"{c.id}: {c.chief_complaint[:60]}", c.id) for c in cases.values()]
+    first_case = case_choices[0][1] if case_choices else None
+    gr.Markdown("A simulated patient with a temperament consults the doctor agent; a judge scores the "
+                "diagnosis and the consultation. The patient tells a fact only when asked about it.")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2):
+            case = gr.Dropdown(case_choices, value=first_case, label="Case (test split)", elem_id="sim-case")
+            about = gr.Markdown(case_summary(services, first_case) if first_case else "", elem_id="sim-about")
+            temperament = gr.Dropdown(list(personas), value="neutral" if "neutral" in personas else
+                                      (next(iter(personas), None)), label="Temperament", elem_id="sim-temperament")
+            strategy = gr.Dropdown(list(STRATEGIES), value="dialogue", label="Doctor strategy", elem_id="sim-strategy")
+            turns = gr.Slider(1, 14, value=6, step=1, label="Most questions before the doctor must conclude",
+                              elem_id="sim-turns")
+            run = gr.Button("Run simulation", variant="primary", elem_id="sim-run")
+            msg = gr.HTML(render.message_html(problem), elem_id="sim-msg")
+        with gr.Column(scale=3):
+            chat = gr.Chatbot(label="Simulated consultation (patient on the right)", height=420,
+                              elem_id="sim-chat", feedback_options=None)
+            with gr.Row(equal_height=False):
+                final = gr.HTML(elem_id="sim-final")
+                verdict = gr.HTML(elem_id="sim-judge")
+
+    async def on_run(c, t, s, n):
+        async for update in simulate(services, c, t, s, n):
+            yield update
+
+    case.change(lambda c: case_summary(services, c), case, about)
+    run.click(on_run, [case, temperament, strategy, turns], [chat, final, verdict, msg], concurrency_limit=4)

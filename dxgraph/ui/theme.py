@@ -1,0 +1,57 @@
+"""A calm theme: one accent colour, system fonts (nothing fetched from a font CDN, so the
+page renders the same on a machine without internet), roomy tables."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+__all__ = ["theme", "CSS"]
+
+
+def theme() -> gr.themes.Base:
+    return gr.themes.Soft(
+        primary_hue="teal",
+        secondary_hue="sky",
+        neutral_hue="slate",
+        radius_size="md",
+        font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
+        font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+    )
+
+
+CSS = """
+.gradio-container { max-width: 1240px !important; margin: 0 auto; }
+#dx-header h1 { font-size: 1.5rem; margin: 0; }
+#dx-header p { margin: .2rem 0 0; color: var(--body-text-color-subdued); }
+.dx-notice { background: #fff8e6; border: 1px solid #f0d9a0; color: #5c4400; border-radius: 8px;
+  padding: .55rem .8rem; font-size: .9rem; margin: .6rem 0; }
+.dark .dx-notice { background: #3a3120; color: #f3e2b5; border-color: #6b5a2e; }
+.dx-msg { border-radius: 8px; padding: .55rem .8rem; margin: .3rem 0; font-size: .95rem; white-space: pre-wrap; }
+.dx-msg-error { background: #fdecec; border: 1px solid #f3b7b7; color: #7a1d1d; }
+.dx-msg-info { background: #eef6fb; border: 1px solid #bcd9ea; color: #17425b; }
+.dx-msg-ok { background: #ecf8f1; border: 1px solid #b4e0c6; color: #1d5a37; }
+.dx-card { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: .9rem 1rem;
+  background: var(--background-fill-primary); }
+.dx-kicker { text-transform: uppercase; letter-spacing: .04em; font-size: .75rem;
+  color: var(--body-text-color-subdued); margin-top: .3rem; }
+.dx-outcome { font-size: 1.35rem; font-weight: 600; margin: .15rem 0 .25rem; }
+.dx-meta { color: var(--body-text-color-subdued); font-size: .9rem; margin-bottom: .4rem; }
+.dx-sub { color: var(--body-text-color-subdued); font-size: .82rem; }
+.dx-note { background: var(--background-fill-secondary); border-radius: 6px; padding: .35rem .6rem;
+  font-size: .88rem; margin: .4rem 0; }
+.dx-conf { height: 6px; background: var(--background-fill-secondary); border-radius: 3px; margin: .2rem 0 .6rem;
+  max-width: 320px; }
+.dx-conf span { display: block; height: 6px; border-radius: 3px; background: var(--color-accent); }
+table.dx-evidence { width: 100%; border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
+table.dx-evidence th { text-align: left; font-weight: 600; font-size: .8rem;
+  color: var(--body-text-color-subdued); border-bottom: 1px solid var(--border-color-primary); padding: .35rem .5rem; }
+table.dx-evidence td { border-bottom: 1px solid var(--border-color-primary); padding: .4rem .5rem; vertical-align: top; }
+td.dx-num { font-variant-numeric: tabular-nums; font-weight: 600; white-space: nowrap; }
+.dx-badge { display: inline-block; border-radius: 999px; padding: .05rem .55rem; font-size: .8rem; font-weight: 600; }
+.dx-badge.dx-pass { background: #e3f4ea; color: #1d6b3e; }
+.dx-badge.dx-fail { background: #fbe9e9; color: #8a2323; }
+.dx-badge.dx-na { background: #eceff3; color: #4a5563; }
+.dx-narrative { font-style: italic; }
+#dx-roles table { font-size: .88rem; }
+footer { display: none !important; }
+"""
