@@ -39,7 +39,7 @@ def message_html(text: str, kind: str = "error") -> str:
     """A message box for the page (``error``, ``info`` or ``ok``); empty text clears it."""
     if not text:
         return ""
-    return f'<div class="dx-msg dx-msg-{kind}" role="{"alert" if kind == "error" else "status"}">{escape(text)}</div>'
+    return f'<div class="dx-msg dx-msg-{kind}" role="{"alert" if kind == "error" else "status"}">{escape(text, quote=False)}</div>'
 
 
 def fmt_value(value: Any, unit: str | None = None) -> str:
