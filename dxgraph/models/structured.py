@@ -1,0 +1,120 @@
+"""Structured output shared by the providers: ask for JSON, parse it, say what was wrong.
+
+Servers constrain decoding to a JSON schema when they can; small local models and servers
+without that feature only get the schema in the prompt. Either way the reply is validated
+with the pydantic model, and a bad reply is sent back with the validation error so the model
+can repair it, a bounded number of times (STYLE.md rule 4).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pydantic import BaseModel, ValidationError
+
+from dxgraph.models.base import Message, assistant, user
+
+__all__ = [
+    "StructuredOutputError",
+    "parse_structured",
+    "repair_messages",
+    "response_format",
+    "schema_instruction",
+    "with_instruction",
+]
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+_NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+class StructuredOutputError(ValueError):
+    """A reply that is not JSON, or JSON that does not match the schema (one-line reason)."""
+
+
+def _json_candidate(text: str) -> str:
+    """The part of ``text`` that should be the JSON object: fences and chatter removed."""
+    fenced = _FENCE.search(text)
+    if fenced:
+        return fenced.group(1).strip()
+    stripped = text.strip()
+    if stripped.startswith(("{", "[")):
+        return stripped
+    start = stripped.find("{")
+    return stripped[start:] if start >= 0 else stripped
+
+
+def parse_structured(text: str, schema: type[BaseModel]) -> BaseModel:
+    """Validate a model reply against ``schema``, tolerating ```json fences and a preamble.
+
+    Raises:
+        StructuredOutputError: with a short reason fit to send back to the model.
+    """
+    candidate = _json_candidate(text)
+    try:
+        # raw_decode accepts trailing text after the object (small models often add some).
+        value, _ = json.JSONDecoder().raw_decode(candidate)
+    except json.JSONDecodeError as exc:
+        raise StructuredOutputError(f"the reply is not valid JSON ({exc.msg} at char {exc.pos})") from None
+    try:
+        return schema.model_validate(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()[:5]
+        )
+        raise StructuredOutputError(f"the JSON does not match {schema.__name__}: {problems}") from None
+
+
+def schema_instruction(schema: type[BaseModel]) -> str:
+    """A prompt line asking for one JSON object matching ``schema`` (for unconstrained models)."""
+    return (
+        "Reply with only one JSON object, no prose and no code fences, that matches this "
+        f"JSON schema:\n{json.dumps(schema.model_json_schema(), separators=(',', ':'))}"
+    )
+
+
+def with_instruction(messages: list[Message], instruction: str) -> list[Message]:
+    """Append ``instruction`` to the system message, or put one first if there is none."""
+    if messages and messages[0].role == "system" and isinstance(messages[0].content, str):
+        first = Message(role="system", content=f"{messages[0].content}\n\n{instruction}")
+        return [first, *messages[1:]]
+    return [Message(role="system", content=instruction), *messages]
+
+
+def repair_messages(messages: list[Message], bad_reply: str, error: Exception) -> list[Message]:
+    """The conversation plus the bad reply and what was wrong with it, for one more try."""
+    return [
+        *messages,
+        assistant(bad_reply),
+        user(f"That reply was rejected: {error}. Reply again with only the corrected JSON object."),
+    ]
+
+
+def _strict_compatible(node: object) -> bool:
+    """OpenAI's strict mode wants every object closed and every property required."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" or "properties" in node:
+            props = node.get("properties", {})
+            if node.get("additionalProperties") is not False or set(node.get("required", [])) != set(props):
+                return False
+        return all(_strict_compatible(v) for v in node.values())
+    if isinstance(node, list):
+        return all(_strict_compatible(v) for v in node)
+    return True
+
+
+def response_format(schema: type[BaseModel]) -> dict:
+    """The Chat Completions ``response_format`` asking for ``schema``.
+
+    ``strict`` is set only when the schema meets OpenAI's strict rules, so a hosted API does
+    not reject an ordinary pydantic model; vLLM and llama.cpp constrain decoding either way.
+    """
+    body = schema.model_json_schema()
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": _NAME_OK.sub("_", schema.__name__)[:64] or "output",
+            "schema": body,
+            "strict": _strict_compatible(body),
+        },
+    }
