@@ -59,7 +59,10 @@ _register()
 def main() -> None:
     """Entry point: run the app, turning dxgraph errors into one line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # In non-standalone mode click returns a command's typer.Exit code instead of raising.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except DxGraphError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)

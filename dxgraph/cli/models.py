@@ -1,7 +1,73 @@
-"""`dxgraph models ...` commands."""
+"""`dxgraph models ...` commands: which model serves each role, and is it answering."""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import json
+import os
+from typing import Annotated
 
-app = typer.Typer(help="models commands.", no_args_is_help=True)
+import typer
+from rich.table import Table
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Model per role: list the specs, check that a role's model answers.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    role: Annotated[str, typer.Argument(help="planner, doctor, patient, judge or vlm.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Send one short prompt to ROLE's model; exit 1 if it does not answer."""
+    from dxgraph.cli import console
+    from dxgraph.models.check import check_role
+
+    result = asyncio.run(check_role(role))
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        table = Table(show_header=False, box=None)
+        table.add_column(style="bold")
+        table.add_column()
+        status = "[green]ok[/green]" if result["ok"] else "[red]failed[/red]"
+        table.add_row("role", role)
+        table.add_row("spec", str(result["spec"]))
+        table.add_row("status", status)
+        for key in ("latency_ms", "output_tokens", "text", "error"):
+            if key in result:
+                table.add_row(key, str(result[key]))
+        console.print(table)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
+    """Show the model spec for each role and where it comes from."""
+    from dxgraph.cli import console
+    from dxgraph.config import ROLES, load_settings, role_spec
+
+    settings = load_settings()
+    rows = []
+    for role in ROLES:
+        spec = role_spec(settings, role)
+        env = f"DXGRAPH_{role.upper()}_MODEL"
+        if os.environ.get(env):
+            source = env
+        elif getattr(settings.models, role):
+            source = "config file"
+        else:
+            source = "default"
+        rows.append({"role": role, "spec": spec, "source": source})
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("role", "spec", "source")
+    for row in rows:
+        spec = row["spec"] or "[dim]not configured (feature unavailable)[/dim]"
+        table.add_row(row["role"], spec, row["source"])
+    console.print(table)

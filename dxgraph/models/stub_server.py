@@ -258,14 +258,17 @@ class StubServer:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
-            status = self._answer(handler, body)
+            status, payload, headers = self._answer(body)
         finally:
+            # Counted out before the reply is written: a client that sends its next request
+            # the moment it reads this one must not see the server over its limit.
             with self._lock:
                 self.in_flight -= 1
         with self._lock:
             self.statuses[status] += 1
+        handler._send(status, payload, headers)
 
-    def _answer(self, handler: _Handler, body: dict) -> int:
+    def _answer(self, body: dict) -> tuple[int, bytes, dict[str, str]]:
         fault = self._draw_fault()
         if self.delay_s:
             self._stopping.wait(self.delay_s)
@@ -273,17 +276,13 @@ class StubServer:
             self._stopping.wait(self.hang_s)
             fault = "fail"
         if fault == "fail":
-            handler._send_json(500, {"error": {"message": "injected server error", "type": "server_error"}})
-            return 500
+            return 500, _error("injected server error", "server_error"), {}
         if fault == "429":
-            handler._send_json(429, {"error": {"message": "injected rate limit", "type": "rate_limit"}},
-                               {"Retry-After": f"{self.retry_after_s:g}"})
-            return 429
+            return 429, _error("injected rate limit", "rate_limit"), {"Retry-After": f"{self.retry_after_s:g}"}
         try:
             reply = self.responder(body)
         except Exception as exc:  # a responder bug must show up as a server error, not a hang
-            handler._send_json(500, {"error": {"message": f"responder failed: {exc!r}"}})
-            return 500
+            return 500, _error(f"responder failed: {exc!r}", "server_error"), {}
         if isinstance(reply, BaseModel):
             text = reply.model_dump_json()
         elif isinstance(reply, (dict, list)):
@@ -301,10 +300,12 @@ class StubServer:
                       "total_tokens": prompt_words + len(text.split())},
         }).encode()
         if fault == "malformed":
-            handler._send(200, payload[: len(payload) // 2])
-            return 200
-        handler._send(200, payload)
-        return 200
+            return 200, payload[: len(payload) // 2], {}
+        return 200, payload, {}
+
+
+def _error(message: str, kind: str) -> bytes:
+    return json.dumps({"error": {"message": message, "type": kind}}).encode()
 
 
 def main(argv: list[str] | None = None) -> None:
