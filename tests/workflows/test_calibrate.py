@@ -1,0 +1,126 @@
+"""Calibration through the real graph with small real tools on a synthetic labelled set."""
+
+import csv
+import random
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+import tests.workflows.toytools  # noqa: F401  (registers the toy tools)
+from dxgraph.cli import app
+from dxgraph.errors import InputError
+from dxgraph.tools.registry import ToolCache
+from dxgraph.tools.runner import ToolRunner
+from dxgraph.workflows.calibrate import MIN_WEIGHT, bump_version, calibrate_workflow, dump_workflow
+from dxgraph.workflows.loader import parse_workflow
+
+WF = textwrap.dedent(
+    """\
+    id: toy_pair
+    name: Toy pair
+    version: "1.0"
+    modality: toy
+    question: Is it high?
+    outcomes: {positive: high, negative: low}
+    inputs: [{name: a}, {name: b}]
+    indicators:
+      - id: informative
+        description: share of high pixels in image a (tracks the label)
+        kind: quantitative
+        steps:
+          - {tool: toy_load, inputs: {path: a}, outputs: img}
+          - {tool: toy_split, inputs: {image: img}, outputs: [low, high]}
+          - {tool: toy_fraction, inputs: {low: low, high: high}, outputs: frac}
+        rule: frac >= 0.5
+      - id: noise
+        description: share of high pixels in image b (independent of the label)
+        kind: quantitative
+        steps:
+          - {tool: toy_load, inputs: {path: b}, outputs: img}
+          - {tool: toy_split, inputs: {image: img}, outputs: [low, high]}
+          - {tool: toy_fraction, inputs: {low: low, high: high}, outputs: frac}
+        rule: frac >= 0.5
+    decision: {method: weighted, threshold: 0.5}
+    """
+)
+HIGH, LOW = "0.9 0.8 0.7 0.1\n", "0.1 0.2 0.3 0.9\n"
+
+
+def make_set(folder, n: int, *, seed: int = 0, agree: float = 0.85, labels=None):
+    """Synthetic toy images and labels.csv: image a agrees with the label with probability ``agree``."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "labels.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "image_a", "image_b", "label"])
+        for i in range(n):
+            y = labels[i] if labels else int(rng.random() < 0.4)
+            a_high = y if rng.random() < agree else 1 - y
+            (folder / f"a{i}.txt").write_text(HIGH if a_high else LOW)
+            (folder / f"b{i}.txt").write_text(HIGH if rng.random() < 0.5 else LOW)
+            w.writerow([f"s{i}", f"a{i}.txt", f"b{i}.txt", y])
+    return folder
+
+
+@pytest.fixture()
+def runner(tmp_path):
+    return ToolRunner(ToolCache(tmp_path / "cache"), strict=True)
+
+
+async def test_informative_indicator_gets_the_larger_weight(tmp_path, runner):
+    wf = parse_workflow(WF)
+    data = make_set(tmp_path / "cal", 60, seed=1)
+    new, report = await calibrate_workflow(wf, data, runner=runner)
+    w = {i.id: i.weight for i in new.indicators}
+    assert w["informative"] > 1.0 and w["informative"] > 3 * w["noise"]
+    assert w["noise"] >= MIN_WEIGHT
+    assert report["coefficients"]["informative"] > report["coefficients"]["noise"]
+    # threshold = -b / sum(w): the informative indicator alone decides
+    t = new.decision.threshold
+    assert new.decision.method == "weighted" and 0 <= t <= 1
+    assert w["noise"] / sum(w.values()) < t <= w["informative"] / sum(w.values())
+    assert new.version == "1.0-cal1"
+    cal = new.calibration
+    assert cal["n"] == 60 and cal["from_version"] == "1.0" and "balanced" in cal["method"]
+    assert cal["training_balanced_accuracy"] == pytest.approx(report["after"]["balanced_accuracy"], abs=1e-4)
+    # equal weights at 0.5 call "either passes" positive; the fit ignores the noise
+    assert report["after"]["balanced_accuracy"] > report["before"]["balanced_accuracy"]
+    assert report["after"]["balanced_accuracy"] >= 0.75
+
+
+async def test_written_file_validates_and_round_trips(tmp_path, runner):
+    wf = parse_workflow(WF)
+    new, _ = await calibrate_workflow(wf, make_set(tmp_path / "cal", 30, seed=2), runner=runner)
+    text = dump_workflow(new, header="calibrated\nfor a test")
+    assert text.startswith("# calibrated\n# for a test\nid: toy_pair\n")
+    again = parse_workflow(text)
+    assert again.model_dump() == new.model_dump()
+    new2, _ = await calibrate_workflow(again, make_set(tmp_path / "cal2", 30, seed=3), runner=runner)
+    assert new2.version == "1.0-cal2" and new2.calibration["from_version"] == "1.0-cal1"
+
+
+async def test_too_few_rows_or_one_class_is_refused(tmp_path, runner):
+    wf = parse_workflow(WF)
+    with pytest.raises(InputError, match="at least 10"):
+        await calibrate_workflow(wf, make_set(tmp_path / "few", 9), runner=runner)
+    with pytest.raises(InputError, match="only label 1"):
+        await calibrate_workflow(wf, make_set(tmp_path / "ones", 12, labels=[1] * 12), runner=runner)
+
+
+def test_bump_version():
+    assert bump_version("1.0") == "1.0-cal1"
+    assert bump_version("2-cal9") == "2-cal10"
+
+
+def test_cli_writes_the_calibrated_version(tmp_path):
+    src = tmp_path / "toy.yaml"
+    src.write_text(WF)
+    data = make_set(tmp_path / "cal", 40, seed=4)
+    out = tmp_path / "out" / "toy_cal.yaml"
+    result = CliRunner().invoke(app, ["workflows", "calibrate", str(src), "--data", str(data), "-o", str(out)])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    text = out.read_text()
+    assert text.startswith("# Calibrated from toy_pair v1.0")
+    assert parse_workflow(text).version == "1.0-cal1"
+    assert "TRAINING-set accuracy" in result.output and "dxgraph evaluate" in result.output
