@@ -98,6 +98,10 @@ def calibrate(
     console.print(table)
     console.print(f"decision: weighted, threshold {report['threshold']:.3f} (intercept {report['intercept']:+.3f})",
                   highlight=False)
+    for ind_id in report["not_fitted"]:
+        console.print(f"[yellow]warning:[/yellow] {ind_id!r} was unavailable on every row, so its weight "
+                      f"({report['weights'][ind_id]:g}) is not fitted; configure its tool (e.g. the VLM) and "
+                      "calibrate again, or set the weight by hand", highlight=False)
     b, a = report["before"], report["after"]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     console.print(f"balanced accuracy on the calibration set (TRAINING-set accuracy, optimistic; n={report['n']}): "

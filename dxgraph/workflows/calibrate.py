@@ -152,6 +152,7 @@ async def calibrate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None,
         "intercept": round(intercept, 6),
         "coefficients": {i: round(c, 6) for i, c in zip(ids, coef)},
         "unavailable": unavailable,
+        "not_fitted": [i for i in ids if unavailable[i] == len(rows)],
         "training_balanced_accuracy": _round(m_after["balanced_accuracy"]),
         "training_balanced_accuracy_before": _round(m_before["balanced_accuracy"]),
     }
@@ -160,7 +161,7 @@ async def calibrate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None,
         "workflow": wf.id, "version": new_wf.version, "data": str(data_dir), "n": len(rows),
         "n_positive": int(y.sum()), "coefficients": block["coefficients"], "intercept": block["intercept"],
         "weights": dict(zip(ids, weights)), "threshold": threshold, "unavailable": unavailable,
-        "before": m_before, "after": m_after,
+        "not_fitted": block["not_fitted"], "before": m_before, "after": m_after,
     }
     return new_wf, report
 

@@ -124,3 +124,13 @@ def test_cli_writes_the_calibrated_version(tmp_path):
     assert text.startswith("# Calibrated from toy_pair v1.0")
     assert parse_workflow(text).version == "1.0-cal1"
     assert "TRAINING-set accuracy" in result.output and "dxgraph evaluate" in result.output
+
+
+async def test_indicator_unavailable_everywhere_is_flagged_not_fitted(tmp_path, runner):
+    wf = parse_workflow(WF.replace(
+        "      - {tool: toy_load, inputs: {path: b}, outputs: img}\n      - {tool: toy_split, inputs: {image: img}, outputs: [low, high]}\n      - {tool: toy_fraction, inputs: {low: low, high: high}, outputs: frac}\n    rule: frac >= 0.5",
+        "      - {tool: toy_load, inputs: {path: b}, outputs: img}\n      - {tool: toy_fail, inputs: {image: img}, outputs: frac}\n    rule: frac >= 0.5"))
+    assert wf.indicators[1].steps[1].tool == "toy_fail"
+    new, report = await calibrate_workflow(wf, make_set(tmp_path / "cal", 30, seed=5), runner=runner)
+    assert report["not_fitted"] == ["noise"] and report["unavailable"] == {"informative": 0, "noise": 30}
+    assert report["coefficients"]["noise"] == 0 and new.indicators[1].weight == MIN_WEIGHT
