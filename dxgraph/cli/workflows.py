@@ -148,17 +148,22 @@ def _narrator():
 
 
 def _print_diagnosis(dx) -> None:
-    table = Table("indicator", "value", "unit", "rule", "result", "tools (s)", title=f"{dx.workflow} v{dx.workflow_version}")
+    table = Table("indicator", "value", "unit", "rule", "result", "time", title=f"{dx.workflow} v{dx.workflow_version}")
     for r in dx.indicators:
         value = "-" if r.value is None else (f"{r.value:.3f}" if isinstance(r.value, float) else str(r.value))
-        result = f"[yellow]unavailable[/yellow]: {r.error}" if r.status != "ok" else ("[red]pass[/red]" if r.passed else "[green]fail[/green]")
-        tools_s = ", ".join(f"{c.tool} {c.seconds:.2f}{' (cached)' if c.cached else ''}" for c in r.calls)
-        table.add_row(r.id, value, r.unit or "", r.rule or "", result, tools_s)
+        result = "[yellow]unavailable[/yellow]" if r.status != "ok" else ("[red]pass[/red]" if r.passed else "[green]fail[/green]")
+        cached = all(c.cached for c in r.calls) and r.calls
+        table.add_row(r.id, value, r.unit or "", r.rule or "", result, f"{r.seconds:.2f} s" + (" (cached)" if cached else ""))
     console.print(table)
+    for r in dx.indicators:
+        if r.status != "ok":
+            console.print(f"  {r.id}: {r.error}", highlight=False, markup=False)
+        elif r.rationale:
+            console.print(f"  {r.id}: {r.rationale}", highlight=False, markup=False)
     score = "" if dx.score is None else f" (score {dx.score:.2f}" + (f", threshold {dx.threshold}" if dx.threshold is not None else "") + ")"
     console.print(f"[bold]outcome:[/bold] {dx.outcome}{score}", highlight=False)
     if dx.note:
-        console.print(f"note: {dx.note}", highlight=False, markup=False)
+        console.print(f"note: {dx.note.split('; unavailable:')[0]}", highlight=False, markup=False)
     if dx.narrative:
         console.print(dx.narrative, highlight=False, markup=False)
     console.print(f"{dx.seconds:.2f} s; trace {dx.trace_id}. Research software, not for clinical use.", highlight=False)
