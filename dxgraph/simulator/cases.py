@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ SPLITS = ("train", "test")
 # Images that ship with installed packages (resolved by dxgraph.tools.imaging).
 SAMPLE_IMAGES = ("retina", "microaneurysms", "ct", "mr")
 _FILE_KEYS = {"cases", "defaults", "description"}
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -78,7 +80,8 @@ def _read(path: Path) -> Any:
     except OSError as exc:
         raise InputError(f"{_display(path)}: cannot read the case file: {exc.strerror}") from None
     try:
-        return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        # The C loader is as safe as safe_load (no object construction) and ~7x faster.
+        return json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_SafeLoader)
     except json.JSONDecodeError as exc:
         raise InputError(f"{_display(path)}:{exc.lineno}: not valid JSON: {exc.msg}") from None
     except yaml.YAMLError as exc:
@@ -150,8 +153,25 @@ def _case(raw: Any, i: int, path: Path, defaults: dict) -> Case:
 
 
 def load_case_file(path: str | Path) -> list[Case]:
-    """Load and validate one YAML or JSON case file (see the module docstring for the shape)."""
+    """Load and validate one YAML or JSON case file (see the module docstring for the shape).
+
+    Results are cached per (path, modification time, size); cases are frozen, so sharing
+    them is safe, and an edited file is read again.
+    """
     path = Path(path)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise InputError(f"{_display(path)}: cannot read the case file: {exc.strerror}") from None
+    return list(_load_case_file(str(path.resolve()), st.st_mtime_ns, st.st_size))
+
+
+@lru_cache(maxsize=256)
+def _load_case_file(resolved: str, _mtime_ns: int, _size: int) -> tuple[Case, ...]:
+    return tuple(_parse_case_file(Path(resolved)))
+
+
+def _parse_case_file(path: Path) -> list[Case]:
     data = _read(path)
     name = _display(path)
     defaults: dict = {}

@@ -305,7 +305,6 @@ def test_import_parquet_with_image_bytes(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    images = [_png(1), {"bytes": _png(2), "path": "x.png"}, None, _png(4)]
     plain = pa.table({
         "image": [_png(1), _png(2), None, _png(4)],
         **{k: [r[k] for r in ROWS] for k in ("general_complaint", "complaints", "diagnosis", "personality")},
@@ -318,10 +317,9 @@ def test_import_parquet_with_image_bytes(tmp_path):
     assert cases[1].images[0].path.endswith(".png")
     assert load_cases(tmp_path / "out") == cases
     # Hugging Face datasets store images as {bytes, path} structs.
-    struct = pa.table({"image": pa.array(images[:2], type=pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
-                       if False else pa.array([{"bytes": _png(1), "path": "a"}, {"bytes": _png(2), "path": "b"}]),
-                       **{k: [r[k] for r in ROWS[:2]] for k in ("general_complaint", "complaints", "diagnosis",
-                                                                 "personality")}})
+    columns = ("general_complaint", "complaints", "diagnosis", "personality")
+    struct = pa.table({"image": pa.array([{"bytes": _png(1), "path": "a"}, {"bytes": _png(2), "path": "b"}]),
+                       **{k: [r[k] for r in ROWS[:2]] for k in columns}})
     pq.write_table(struct, tmp_path / "hf.parquet")
     hf = import_3mdbench(tmp_path / "hf.parquet", tmp_path / "out2")
     assert Path(hf[0].images[0].path).read_bytes() == _png(1)
