@@ -21,6 +21,8 @@ __all__ = [
     "repair_messages",
     "response_format",
     "schema_instruction",
+    "shape_instruction",
+    "first_key_prefix",
     "with_instruction",
 ]
 
@@ -71,6 +73,45 @@ def schema_instruction(schema: type[BaseModel]) -> str:
         "Reply with only one JSON object, no prose and no code fences, that matches this "
         f"JSON schema:\n{json.dumps(schema.model_json_schema(), separators=(',', ':'))}"
     )
+
+
+def _hint(node: dict, defs: dict) -> str:
+    if "$ref" in node:
+        node = defs.get(node["$ref"].rsplit("/", 1)[-1], {})
+    if "enum" in node:
+        return " | ".join(json.dumps(v) for v in node["enum"])
+    for union in ("anyOf", "oneOf"):
+        if union in node:
+            return " or ".join(_hint(o, defs) for o in node[union])
+    kind = node.get("type", "object")
+    if kind == "array":
+        return f"[{_hint(node.get('items', {}), defs)}, ...]"
+    return {"boolean": "true or false", "null": "null"}.get(kind, f"<{kind}>")
+
+
+def shape_instruction(schema: type[BaseModel]) -> str:
+    """A prompt asking for JSON by the shape of an example, not the schema text.
+
+    Small models asked with a raw JSON schema tend to copy the schema back; a template of
+    keys and value kinds gets an instance far more often.
+    """
+    body = schema.model_json_schema()
+    defs = body.get("$defs", {})
+    lines = [f'  "{name}": {_hint(node, defs)}' for name, node in body.get("properties", {}).items()]
+    return (
+        "Reply with only one JSON object, no prose, with exactly these keys:\n{\n"
+        + ",\n".join(lines)
+        + "\n}"
+    )
+
+
+def first_key_prefix(schema: type[BaseModel]) -> str:
+    """The opening of the expected object up to its first value, e.g. ``{"answer": "``."""
+    props = schema.model_json_schema().get("properties", {})
+    if not props:
+        return "{"
+    name, node = next(iter(props.items()))
+    return f'{{"{name}": ' + ('"' if node.get("type") == "string" and "enum" not in node else "")
 
 
 def with_instruction(messages: list[Message], instruction: str) -> list[Message]:

