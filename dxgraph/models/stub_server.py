@@ -200,6 +200,7 @@ class StubServer:
         self._ids = itertools.count(1)
         self._host, self._port = host, port
         self._server: _Server | None = None
+        self._bound_port: int | None = None  # kept after stop() so URLs can still be reported
         self._thread: threading.Thread | None = None
         self.requests = 0
         self.in_flight = 0
@@ -209,9 +210,9 @@ class StubServer:
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the stub server is not started")
-        return self._server.server_address[1]
+        if self._bound_port is None:
+            raise RuntimeError("the stub server has not been started")
+        return self._bound_port
 
     @property
     def base_url(self) -> str:
@@ -222,6 +223,7 @@ class StubServer:
         self._stopping.clear()
         self._server = _Server((self._host, self._port), _Handler)
         self._server.stub = self
+        self._bound_port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="stub-server", daemon=True)
         self._thread.start()
         return self

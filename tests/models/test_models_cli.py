@@ -1,0 +1,98 @@
+"""``dxgraph models check/list`` and the tracing of a real provider call."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from typer.testing import CliRunner
+
+from dxgraph.cli import app
+from dxgraph.models import user
+from dxgraph.models.check import check_role
+from dxgraph.models.openai_compat import OpenAICompatModel
+from dxgraph.models.stub_server import StubServer
+from dxgraph.telemetry import InstrumentedModel, setup_tracing
+
+runner = CliRunner()
+
+
+def test_models_check_json_against_the_stub_server(monkeypatch):
+    with StubServer() as server:
+        monkeypatch.setenv("DXGRAPH_DOCTOR_MODEL", f"openai:stub-doc@{server.base_url}")
+        result = runner.invoke(app, ["models", "check", "doctor", "--json"])
+        assert server.requests == 1
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["ok"] is True and data["role"] == "doctor"
+    assert data["spec"] == f"openai:stub-doc@{server.base_url}"
+    assert data["output_tokens"] > 0 and data["latency_ms"] > 0
+    assert data["text"].startswith("stub reply to:")
+
+
+def test_models_check_fails_with_exit_1_when_the_server_is_down(monkeypatch):
+    with StubServer(fail_rate=1.0) as server:
+        monkeypatch.setenv("DXGRAPH_VLM_MODEL", f"openai:vlm@{server.base_url}")
+        monkeypatch.setattr("dxgraph.models.openai_compat._sleep", _no_sleep)
+        result = runner.invoke(app, ["models", "check", "vlm", "--json"])
+    data = json.loads(result.stdout)
+    assert result.exit_code == 1 and data["ok"] is False and "HTTP 500" in data["error"]
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+async def test_check_role_unconfigured_and_rules():
+    planner = await check_role("planner")
+    assert planner["ok"] is False and "DXGRAPH_PLANNER_MODEL" in planner["error"]
+    judge = await check_role("judge")
+    assert judge["ok"] is True and judge["spec"] == "rules" and "rule baseline" in judge["text"]
+
+
+def test_models_list_shows_each_role_and_its_source(monkeypatch):
+    monkeypatch.setenv("DXGRAPH_PATIENT_MODEL", "local:smollm2")
+    result = runner.invoke(app, ["models", "list", "--json"])
+    assert result.exit_code == 0
+    rows = {r["role"]: r for r in json.loads(result.stdout)}
+    assert list(rows) == ["planner", "doctor", "patient", "judge", "vlm"]
+    assert rows["patient"] == {"role": "patient", "spec": "local:smollm2", "source": "DXGRAPH_PATIENT_MODEL"}
+    assert rows["doctor"]["spec"] == "rules" and rows["planner"]["spec"] is None
+
+
+def _usage_handler(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={
+        "model": "served-name",
+        "choices": [{"message": {"role": "assistant", "content": "the optic cup looks enlarged"},
+                     "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 11, "completion_tokens": 5},
+    })
+
+
+async def test_provider_call_span_has_genai_attributes_without_content():
+    exporter = setup_tracing("memory")
+    try:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(_usage_handler))
+        model = InstrumentedModel(OpenAICompatModel("qwen-vl", "http://vllm.test/v1", http_client=client))
+        await model.generate([user("patient Jane Roe, 54, asks about her eye")])
+        [span] = exporter.get_finished_spans()
+    finally:
+        setup_tracing("none")
+    attrs = dict(span.attributes)
+    assert attrs["gen_ai.request.model"] == "qwen-vl" and attrs["gen_ai.system"] == "openai"
+    assert attrs["gen_ai.response.model"] == "served-name"
+    assert attrs["gen_ai.usage.input_tokens"] == 11 and attrs["gen_ai.usage.output_tokens"] == 5
+    assert not any("Jane Roe" in str(v) or "optic cup" in str(v) for v in attrs.values())
+
+
+async def test_provider_call_span_has_content_when_switched_on():
+    exporter = setup_tracing("memory", capture_content=True)
+    try:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(_usage_handler))
+        model = InstrumentedModel(OpenAICompatModel("qwen-vl", "http://vllm.test/v1", http_client=client))
+        await model.generate([user("patient Jane Roe asks about her eye")])
+        [span] = exporter.get_finished_spans()
+    finally:
+        setup_tracing("none")
+    assert "Jane Roe" in span.attributes["gen_ai.input.messages"]
+    assert span.attributes["gen_ai.output.text"] == "the optic cup looks enlarged"
