@@ -211,7 +211,8 @@ async def draft_workflow(
     if max_repairs < 0:
         raise ConfigError(f"max_repairs must be 0 or more, got {max_repairs!r}")
     passages = (retriever or (lambda q, n: search(q, k=n)))(question, k)
-    config = config or GenerateConfig(temperature=0.0, max_tokens=4096)
+    # A whole file is long: room for ~4k tokens and a timeout for a slow server to write them.
+    config = config or GenerateConfig(temperature=0.0, max_tokens=4096, timeout_s=300.0)
     first: list[Message] = [system(_SYSTEM), user(build_prompt(question, passages))]
     messages = first
     history: list[list[str]] = []
