@@ -186,3 +186,39 @@ def test_cli_drafts_through_an_openai_compatible_server(tmp_path):
     assert text.startswith("# DRAFT written by planner-x on ")
     assert parse_workflow(text).indicators[0].rule == "frac >= 0.6"
     assert "repair rounds: 1" in result.output and "foster2002" in result.output
+
+
+REAL_DRAFT = """```yaml
+id: pleural_effusion
+name: Pleural effusion (PA chest radiograph) - draft
+version: "0.1"
+modality: chest radiograph
+question: Is there a pleural effusion?
+outcomes: {positive: pleural effusion suspected, negative: no effusion seen}
+references:
+  - {id: blackmore1996, citation: "Blackmore CC et al. Pleural fluid volume estimation. Acad Radiol 1996;3:103-109.", url: "https://doi.org/10.1016/S1076-6332(05)80373-3"}
+inputs: [{name: image, dims: grey}]
+indicators:
+  - id: blunted_angle
+    description: blunted costophrenic angle (about 200 mL on an erect PA film; blackmore1996)
+    kind: qualitative
+    steps:
+      - {tool: load_image, inputs: {path: image}, args: {expect: grey}, outputs: img}
+      - {tool: segment_heart_thorax, inputs: {image: img}, outputs: [heart, thorax]}
+      - tool: vlm_ask
+        inputs: {image: img, overlay: thorax}
+        args: {question: "Is either costophrenic angle blunted?"}
+        outputs: [answer, rationale]
+    rule: answer == "yes"
+    references: [blackmore1996]
+decision: {method: any}
+```"""
+
+
+async def test_a_draft_with_the_real_tools_validates():
+    model = ScriptedModel([REAL_DRAFT])
+    result = await draft_workflow("Is there pleural effusion on this chest radiograph?", model, k=4)
+    assert result.attempts == 1 and result.workflow.indicators[0].steps[-1].tool == "vlm_ask"
+    assert "blackmore1996" in {p.ref for p in result.passages}
+    for name in ("load_image", "segment_heart_thorax", "vlm_ask", "cardiothoracic_ratio"):
+        assert f'"name":"{name}"' in prompt_of(model)
