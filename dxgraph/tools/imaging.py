@@ -23,28 +23,21 @@ real files by ``resolve_image_path``, so every tool downstream reads a real file
 
 from __future__ import annotations
 
-import gzip
 import io
-import logging
 import os
-import threading
-import warnings
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from dxgraph.errors import InputError
 from dxgraph.tools.data import Image
+from dxgraph.tools.image_readers import MAX_FILE_BYTES, MAX_PIXELS_2D, MAX_VOXELS_3D, read_checked
 from dxgraph.tools.registry import FilePath, tool
 
 __all__ = ["SAMPLES", "resolve_image_path", "load_image", "load", "to_png_bytes", "display_array", "MAX_PIXELS_2D",
            "MAX_VOXELS_3D", "MAX_FILE_BYTES"]
 
-MAX_PIXELS_2D = 100_000_000
-MAX_VOXELS_3D = 512**3
-MAX_FILE_BYTES = 200 * 1024 * 1024
 
 SAMPLES: dict[str, str] = {
     "retina": "colour fundus photograph, CC0 (scikit-image retina.jpg)",
@@ -55,11 +48,6 @@ SAMPLES: dict[str, str] = {
 }
 
 Expect = Literal["any", "2d", "3d", "color", "grey"]
-_Format = Literal["png", "jpeg", "dicom", "nifti"]
-_SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".dcm": "dicom", ".dicom": "dicom",
-             ".nii": "nifti", ".gz": "nifti"}
-_NAMES = {"png": "PNG", "jpeg": "JPEG", "dicom": "DICOM", "nifti": "NIfTI"}
-_SUPPORTED = "PNG, JPEG, DICOM (.dcm) or NIfTI (.nii, .nii.gz)"
 
 
 # ---------------------------------------------------------------- samples
@@ -129,232 +117,6 @@ def resolve_image_path(path: str | Path) -> Path:
     raise InputError(f"unknown sample image {text!r}; the samples are {known}")
 
 
-# ---------------------------------------------------------------- format and header checks
-
-def _content_kind(head: bytes) -> str:
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError:
-        return "unrecognised binary data"
-    return "text" if text.isprintable() or all(c.isprintable() or c.isspace() for c in text) else "binary data"
-
-
-def _sniff(path: Path, head: bytes) -> _Format | None:
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head[128:132] == b"DICM":
-        return "dicom"
-    if len(head) >= 348 and (int.from_bytes(head[:4], "little") in (348, 540)
-                             or int.from_bytes(head[:4], "big") in (348, 540)):
-        if head[344:348] in (b"n+1\0", b"ni1\0") or head[4:8] in (b"n+2\0", b"ni2\0"):
-            return "nifti"
-    if head.startswith(b"\x1f\x8b") and path.name.lower().endswith(".nii.gz"):
-        return "nifti"
-    if path.suffix.lower() in (".dcm", ".dicom") and len(head) >= 8:
-        return "dicom"  # DICOM without its 128-byte preamble; pydicom decides
-    return None
-
-
-def _bad(path: Path, what: str) -> InputError:
-    return InputError(f"image {str(path)!r} {what}")
-
-
-def _check_pil_header(path: Path) -> tuple[int, int, str]:
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            with PILImage.open(path) as im:
-                width, height = im.size
-                mode = im.mode
-                if im.format == "PNG":
-                    im.verify()  # CRC of every chunk: catches truncation before decoding
-    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning):
-        raise _bad(path, f"declares more than {MAX_PIXELS_2D // 1_000_000} Mpx; refusing to decode it "
-                         "(resize it or crop the region of interest)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise _bad(path, f"is corrupt or truncated ({_reason(exc)}); re-export or re-download it") from None
-    if width * height > MAX_PIXELS_2D:
-        raise _bad(path, f"is {width}x{height} pixels, over the {MAX_PIXELS_2D // 1_000_000} Mpx limit; "
-                         "resize it or crop the region of interest")
-    if width == 0 or height == 0:
-        raise _bad(path, "has no pixels (0 width or height)")
-    return height, width, mode
-
-
-def _check_nifti_header(path: Path) -> Any:
-    import nibabel as nib
-
-    try:
-        img = nib.load(str(path))
-        shape = tuple(int(s) for s in img.shape)
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for bad headers
-        raise _bad(path, f"is not a readable NIfTI file ({_reason(exc)}); re-export it") from None
-    spatial = shape[:3]
-    if any(s > 1 for s in shape[3:]):
-        raise _bad(path, f"is a {len(shape)}D series {shape}; give one 3D volume (split the time points first)")
-    if int(np.prod(spatial)) > MAX_VOXELS_3D:
-        raise _bad(path, f"declares {'x'.join(map(str, spatial))} voxels, over the 512^3 limit; crop or resample it")
-    if int(np.prod(spatial)) == 0:
-        raise _bad(path, "has no voxels")
-    return img.header
-
-
-def _check_dicom_header(path: Path) -> Any:
-    import pydicom
-
-    try:
-        ds = pydicom.dcmread(str(path), stop_before_pixels=True)
-    except Exception as exc:  # noqa: BLE001 - pydicom raises many types for bad files
-        raise _bad(path, f"is not a readable DICOM file ({_reason(exc)}); re-export it") from None
-    if "Rows" not in ds or "Columns" not in ds:
-        raise _bad(path, "is a DICOM file without an image (no Rows/Columns); give an image series file")
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    n = int(ds.Rows) * int(ds.Columns) * frames
-    if (frames > 1 and n > MAX_VOXELS_3D) or (frames == 1 and n > MAX_PIXELS_2D):
-        raise _bad(path, f"declares {frames}x{ds.Rows}x{ds.Columns} pixels, over the size limit; crop it")
-    return ds
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text if len(text) <= 160 else text[:157] + "..."
-
-
-# ---------------------------------------------------------------- readers
-
-_quiet_lock = threading.Lock()
-
-
-@lru_cache(maxsize=None)
-def _loader(fmt: _Format) -> Any:
-    # LoadImage registers every default reader when built, and the DICOM GPU reader logs a
-    # warning on CPU machines; build each loader once, quietly.
-    with _quiet_lock, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        plugin_log = logging.getLogger("monai.data.nvimgcodec_pydicom_plugin")
-        level = plugin_log.level
-        plugin_log.setLevel(logging.ERROR)
-        try:
-            from monai.data import NibabelReader, PILReader, PydicomReader
-            from monai.transforms import LoadImage
-
-            reader = {
-                "png": lambda: PILReader(converter=_pil_convert, reverse_indexing=False),
-                "jpeg": lambda: PILReader(converter=_pil_convert, reverse_indexing=False),
-                "dicom": lambda: PydicomReader(swap_ij=False, prune_metadata=True),
-                "nifti": lambda: NibabelReader(),
-            }[fmt]()
-            return LoadImage(reader=reader, image_only=False, dtype=np.float32)
-        finally:
-            plugin_log.setLevel(level)
-
-
-def _pil_convert(im: Any) -> Any:
-    if im.mode in ("RGB", "L", "I", "F", "I;16", "I;16B", "I;16L"):
-        return im
-    if im.mode in ("LA", "1"):
-        return im.convert("L")
-    return im.convert("RGB")  # palette, RGBA, CMYK, YCbCr: as displayed, alpha dropped
-
-
-def _read(path: Path, fmt: _Format) -> tuple[np.ndarray, dict[str, Any]]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data, meta = _loader(fmt)(str(path))
-        array = np.asarray(data.detach().cpu().numpy() if hasattr(data, "detach") else data, dtype=np.float32)
-    except MemoryError:
-        raise _bad(path, "does not fit in memory; crop or resample it") from None
-    except Exception as exc:  # noqa: BLE001 - every reader failure becomes one clear line
-        cause = exc.__cause__ or exc
-        raise _bad(path, f"could not be read as {_NAMES[fmt]} ({_reason(cause)}); "
-                         "the file may be truncated or corrupt: re-export it") from None
-    return array, dict(meta)
-
-
-def _nifti_mm(header: Any) -> float:
-    units = header.get_xyzt_units()[0]
-    return {"meter": 1000.0, "micron": 0.001}.get(units, 1.0)  # "mm" or "unknown": mm by convention
-
-
-def _positive(values: list[float]) -> tuple[float, ...] | None:
-    return tuple(values) if values and all(np.isfinite(v) and v > 0 for v in values) else None
-
-
-def _dicom_spacing(ds: Any, ndim: int) -> tuple[float, ...] | None:
-    def first(*names: str, source: Any = ds) -> Any:
-        for name in names:
-            if name in source and source.get(name) not in (None, ""):
-                return source.get(name)
-        return None
-
-    in_plane = first("PixelSpacing")
-    slice_gap = first("SpacingBetweenSlices", "SliceThickness")
-    shared = first("SharedFunctionalGroupsSequence")
-    if shared and "PixelMeasuresSequence" in shared[0]:
-        measures = shared[0].PixelMeasuresSequence[0]
-        in_plane = in_plane or first("PixelSpacing", source=measures)
-        slice_gap = slice_gap or first("SpacingBetweenSlices", "SliceThickness", source=measures)
-    offsets = first("GridFrameOffsetVector")
-    if slice_gap is None and offsets is not None and len(offsets) > 1:
-        slice_gap = abs(float(offsets[1]) - float(offsets[0]))
-    if in_plane is None or len(in_plane) != 2:
-        return None
-    rows_cols = [float(in_plane[0]), float(in_plane[1])]
-    if ndim == 2:
-        return _positive(rows_cols)
-    return _positive([float(slice_gap), *rows_cols]) if slice_gap is not None else None
-
-
-def _dicom_meta(ds: Any) -> dict[str, Any]:
-    meta: dict[str, Any] = {}
-    for key in ("Modality", "Manufacturer", "BodyPartExamined", "PhotometricInterpretation"):
-        value = ds.get(key)
-        if value not in (None, ""):
-            meta[key.lower()] = str(value)
-    centre, width = ds.get("WindowCenter"), ds.get("WindowWidth")
-    if centre is not None and width is not None:
-        pick = (lambda v: float(v[0]) if hasattr(v, "__len__") and not isinstance(v, str) else float(v))
-        meta["window"] = [pick(centre), pick(width)]
-    return meta
-
-
-def _orient(path: Path, fmt: _Format, array: np.ndarray, header: Any) -> tuple[np.ndarray, tuple[float, ...] | None, dict]:
-    meta: dict[str, Any] = {"format": fmt}
-    if fmt in ("png", "jpeg"):
-        if array.ndim == 3 and array.shape[-1] == 4:
-            array = array[..., :3]
-        return array, None, meta
-    if fmt == "dicom":
-        meta |= _dicom_meta(header)
-        rows, cols = int(header.Rows), int(header.Columns)
-        frames = int(header.get("NumberOfFrames", 1) or 1)
-        colour = int(header.get("SamplesPerPixel", 1) or 1) == 3
-        if array.ndim >= 3 and array.shape[:2] == (rows, cols) and not colour and array.shape[2] == frames:
-            array = np.moveaxis(array, 2, 0)  # (rows, cols, frames) -> (frames, rows, cols)
-        if frames > 1 and colour:
-            raise _bad(path, "is a multi-frame colour DICOM; give a single frame or a grey volume")
-        spatial = 2 if frames == 1 else 3
-        spacing = _dicom_spacing(header, spatial)
-        if spacing is None:
-            meta["spacing_note"] = "no PixelSpacing/slice spacing in the DICOM header: sizes in pixels only"
-        return array, spacing, meta
-    zooms = [float(z) * _nifti_mm(header) for z in header.get_zooms()[:3]]
-    while array.ndim > 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    zooms = zooms[: array.ndim]
-    array = np.transpose(array, tuple(range(array.ndim))[::-1])  # (i, j, k) -> (k, j, i)
-    spacing = _positive(zooms[::-1])
-    if array.ndim == 3 and array.shape[0] == 1:
-        array, spacing = array[0], spacing[1:] if spacing else None
-    return array, spacing, meta
-
-
 def _describe(array: np.ndarray, spatial: int) -> str:
     shape = "x".join(map(str, array.shape))
     if spatial == 3:
@@ -379,6 +141,10 @@ def _apply_expect(path: Path, array: np.ndarray, spatial: int, expect: str) -> t
     return array, False
 
 
+def _bad(path: Path, what: str) -> InputError:
+    return InputError(f"image {str(path)!r} {what}")
+
+
 # ---------------------------------------------------------------- the tool
 
 @tool(version="1")
@@ -396,44 +162,7 @@ def load_image(path: FilePath, expect: Expect = "any") -> Image:
     if expect not in ("any", "2d", "3d", "color", "grey"):
         raise InputError(f"expect must be one of any, 2d, 3d, color, grey; got {expect!r}")
     p = resolve_image_path(path)
-    if not p.exists():
-        raise _bad(p, "does not exist; check the path (or use sample:retina, sample:ct...)")
-    if p.is_dir():
-        raise _bad(p, "is a folder; give one image file (convert a DICOM series folder to NIfTI first)")
-    if not p.is_file():
-        raise _bad(p, "is not a regular file; give an image file")
-    size = p.stat().st_size
-    if size == 0:
-        raise _bad(p, "is empty (0 bytes); re-export or re-download it")
-    if size > MAX_FILE_BYTES:
-        raise _bad(p, f"is {size / 2**20:.0f} MB, over the {MAX_FILE_BYTES // 2**20} MB limit; crop or compress it")
-    with p.open("rb") as fh:
-        head = fh.read(512)
-    fmt = _sniff(p, head)
-    if fmt is None:
-        claimed = _SUFFIXES.get(p.suffix.lower())
-        if claimed:
-            raise _bad(p, f"is named like a {_NAMES[claimed]} file but holds {_content_kind(head)}; "
-                          f"give a real {_NAMES[claimed]} image")
-        raise _bad(p, f"is not a supported image ({_content_kind(head)}); give a {_SUPPORTED} file")
-    if fmt == "nifti" and head.startswith(b"\x1f\x8b"):
-        try:
-            with gzip.open(p, "rb") as fh:
-                inner = fh.read(352)
-        except (OSError, EOFError) as exc:
-            raise _bad(p, f"is a damaged gzip file ({_reason(exc)}); re-export it") from None
-        if _sniff(Path("x.nii"), inner) != "nifti":
-            raise _bad(p, "is gzip-compressed but not a NIfTI image; give a .nii or .nii.gz volume")
-    header: Any = None
-    if fmt in ("png", "jpeg"):
-        _check_pil_header(p)
-    elif fmt == "nifti":
-        header = _check_nifti_header(p)
-    else:
-        header = _check_dicom_header(p)
-    array, _ = _read(p, fmt)
-    array, spacing, meta = _orient(p, fmt, array, header)
-    colour = fmt in ("png", "jpeg") or (fmt == "dicom" and int(header.get("SamplesPerPixel", 1) or 1) == 3)
+    array, spacing, meta, colour = read_checked(p)
     spatial = 2 if array.ndim == 2 or colour else 3
     if array.ndim not in (2, 3) or (spatial == 2 and array.ndim == 3 and array.shape[-1] != 3):
         raise _bad(p, f"has an unsupported layout {array.shape}; give a 2D image or a 3D volume")

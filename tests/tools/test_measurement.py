@@ -157,12 +157,23 @@ def test_volume_needs_3d_and_spacing():
         mask_volume(Mask(np.ones((4, 4), bool), (1.0, 1.0)))
 
 
-def test_volume_of_a_dicom_slice_without_spacing_is_an_error():
+def test_dicom_without_spacing_gives_pixels_for_area_and_no_volume(tmp_path):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
     from dxgraph.tools.imaging import load
 
-    ct = load("sample:ct")
-    with pytest.raises(ToolError):
-        mask_volume(Mask(ct.array > 0, ct.spacing))
+    for name in ("CT_small.dcm", "rtdose.dcm"):
+        ds = pydicom.dcmread(get_testdata_file(name))
+        del ds.PixelSpacing
+        ds.save_as(tmp_path / name)
+    slice_ = load(tmp_path / "CT_small.dcm")
+    assert slice_.spacing is None
+    assert mask_area(Mask(slice_.array > 0, slice_.spacing)).area_unit == "px2"
+    volume = load(tmp_path / "rtdose.dcm", expect="3d")
+    assert volume.spacing is None
+    with pytest.raises(ToolError, match="no voxel spacing"):
+        mask_volume(Mask(volume.array > 0, volume.spacing))
 
 
 # ---------------------------------------------------------------- ejection fraction
