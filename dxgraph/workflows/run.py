@@ -59,8 +59,10 @@ def _role_model(settings, role: str):
     spec = role_spec(settings, role)
     if not spec or spec in ("rules", "scripted"):
         return None
-    return load_model(spec, max_concurrency=settings.max_concurrency,
-                      max_retries=settings.max_retries, timeout_s=settings.request_timeout_s)
+    if spec.startswith("openai:"):
+        return load_model(spec, max_concurrency=settings.max_concurrency,
+                          max_retries=settings.max_retries, timeout_s=settings.request_timeout_s)
+    return load_model(spec)
 
 
 def bind_images(wf: Workflow, images: list[str] | dict[str, str]) -> dict[str, str]:
