@@ -20,6 +20,7 @@ so they never enter the 34-label accuracy metric by accident.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -46,6 +47,7 @@ __all__ = [
     "split_cases",
     "assign_splits",
     "leaked_labels",
+    "import_3mdbench",
 ]
 
 BUNDLED_SOURCES = ("bundled", "bundled-imaging", "bundled-all")
@@ -156,7 +158,8 @@ def load_case_file(path: str | Path) -> list[Case]:
     """Load and validate one YAML or JSON case file (see the module docstring for the shape).
 
     Results are cached per (path, modification time, size); cases are frozen, so sharing
-    them is safe, and an edited file is read again.
+    them is safe, and an edited file is read again (an image deleted after the first load
+    is not noticed until the case file changes).
     """
     path = Path(path)
     try:
@@ -239,8 +242,6 @@ def get_case(case_id: str, source: str | Path = "bundled") -> Case:
     for case in cases:
         if case.id == case_id:
             return case
-    import difflib
-
     close = difflib.get_close_matches(case_id, [c.id for c in cases], n=3)
     tip = f"; did you mean {', '.join(map(repr, close))}?" if close else "; list them with `dxgraph cases list`"
     raise InputError(f"no case {case_id!r} in {str(source)!r}{tip}")
@@ -291,7 +292,8 @@ def leaked_labels(case: Case) -> list[str]:
 
 
 def __getattr__(name: str):
-    # The importer is heavier (pyarrow); it is only imported when asked for.
+    # The importer (cases_import.py) imports this module, so it is bound lazily (PEP 562)
+    # rather than imported at the top, which would be circular.
     if name == "import_3mdbench":
         from dxgraph.simulator.cases_import import import_3mdbench
 
