@@ -112,6 +112,12 @@ def _server_message(response: httpx.Response) -> str:
     return str(body)[:300]
 
 
+def _rejects_format(payload: dict, response: httpx.Response) -> bool:
+    """A 5xx that is really the server refusing our ``response_format`` (llama-cpp-python
+    answers its own request-validation errors with 500): retrying the same body cannot help."""
+    return "response_format" in payload and "response_format" in _server_message(response)
+
+
 def _wire_message(message: Message) -> dict[str, Any]:
     if isinstance(message.content, str):
         return {"role": message.role, "content": message.content}
@@ -251,7 +257,7 @@ class OpenAICompatModel:
                         last = f"HTTP {status} with a malformed body"
                     else:
                         return body, attempt
-                elif status in RETRY_STATUSES:
+                elif status in RETRY_STATUSES and not _rejects_format(payload, response):
                     last = f"HTTP {status}"
                     retry_after = _retry_after(response)
                 else:
@@ -271,7 +277,7 @@ class OpenAICompatModel:
                 text = exc.message.lower()
                 if (
                     schema is not None
-                    and exc.status in (400, 422)
+                    and exc.status in (400, 422, 500)
                     and self._schema_mode != "prompt"
                     and ("response_format" in text or "json_schema" in text or "json_object" in text)
                 ):

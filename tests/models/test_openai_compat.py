@@ -214,7 +214,8 @@ async def test_repairs_are_bounded():
     assert len(calls) == 3
 
 
-async def test_falls_back_when_the_server_rejects_json_schema():
+@pytest.mark.parametrize("status", [422, 500])  # llama-cpp-python reports its validation errors as 500
+async def test_falls_back_when_the_server_rejects_json_schema(status, sleeps):
     formats = []
 
     def handler(request):
@@ -222,8 +223,8 @@ async def test_falls_back_when_the_server_rejects_json_schema():
         fmt = body.get("response_format")
         formats.append(fmt and fmt["type"])
         if fmt and fmt["type"] == "json_schema":
-            return httpx.Response(422, json={"detail": [{"loc": ["body", "response_format", "type"],
-                                                         "msg": "Input should be 'text' or 'json_object'"}]})
+            return httpx.Response(status, json={"detail": [{"loc": ["body", "response_format", "type"],
+                                                            "msg": "Input should be 'text' or 'json_object'"}]})
         assert "JSON" in body["messages"][0]["content"]  # the schema now travels in the prompt
         return httpx.Response(200, json=completion('{"answer": "x", "confidence": 1}'))
 
@@ -231,7 +232,8 @@ async def test_falls_back_when_the_server_rejects_json_schema():
     out = await model.generate([user("diagnose")], schema=Finding)
     assert out.parsed.answer == "x" and formats == ["json_schema", "json_object"]
     await model.generate([user("again")], schema=Finding)
-    assert formats[-1] == "json_object"  # learnt once per instance
+    assert formats[-1] == "json_object" and len(formats) == 3  # learnt once per instance, no retries
+    assert sleeps == []
 
 
 async def test_twenty_percent_failures_still_answer_every_call(sleeps):
