@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.filters import threshold_multiotsu
+from skimage.filters import threshold_otsu
 
 from dxgraph.errors import ToolError
 
@@ -52,11 +52,16 @@ def find_left_ventricle(volume: np.ndarray, spacing: tuple[float, ...]) -> np.nd
     vol = ndi.gaussian_filter(volume.astype(np.float32), 0.7 / (sp / sp.min()))
     voxel_ml = float(np.prod(sp)) / 1000
     min_voxels = int(5 / voxel_ml)  # a cavity under 5 mL is not a ventricle
-    try:
-        thresholds = threshold_multiotsu(vol[::2, ::2, ::2], classes=4)
-    except ValueError as exc:
-        raise ToolError(f"the volume has no contrast to segment ({exc})") from exc
-    t = float(thresholds[-1])
+    # Start half-way between soft tissue (the median inside the body) and blood (the top
+    # half-percent, which the two ventricles' blood pools always fill); then refine.
+    body = vol > threshold_otsu(vol[::2, ::2, ::2])
+    if body.sum() < 100:
+        raise ToolError("the volume has no contrast to segment (no body inside it)")
+    tissue = float(np.median(vol[body]))
+    blood = float(np.percentile(vol, 99.5))
+    if blood <= tissue:
+        raise ToolError("the volume has no bright blood pool above the soft-tissue level")
+    t = 0.5 * (tissue + blood)
     ball = ndi.generate_binary_structure(3, 1)
     lv = _segment(vol, t, sp, min_voxels)
     for _ in range(3):
@@ -67,11 +72,16 @@ def find_left_ventricle(volume: np.ndarray, spacing: tuple[float, ...]) -> np.nd
         if core.sum() < 10 or shell.sum() < 10:
             break
         # The wall is the darkest tissue around the cavity; its level sits low in the shell.
-        t = 0.5 * (float(np.median(vol[core])) + float(np.percentile(vol[shell], 25)))
-        lv = _segment(vol, t, sp, min_voxels)
+        t_new = 0.5 * (float(np.median(vol[core])) + float(np.percentile(vol[shell], 25)))
+        refined = _segment(vol, t_new, sp, min_voxels)
+        if refined.sum() > 1.5 * lv.sum():
+            break  # a refinement that spills into the surroundings is not one
+        t, lv = t_new, refined
     if not lv.any():
         raise ToolError(
             f"no left-ventricular blood pool found near the centre of the volume "
             f"(no bright region over 5 mL; threshold {t:.3g})"
         )
+    if lv.sum() > 0.25 * body.sum():
+        raise ToolError("the bright region at the centre fills the body; no separate blood pool was found")
     return ndi.binary_fill_holes(lv)
