@@ -52,8 +52,17 @@ __all__ = [
 
 BUNDLED_SOURCES = ("bundled", "bundled-imaging", "bundled-all")
 SPLITS = ("train", "test")
-# Images that ship with installed packages (resolved by dxgraph.tools.imaging).
-SAMPLE_IMAGES = ("retina", "microaneurysms", "ct", "mr")
+# Images that ship with installed packages; dxgraph.tools.imaging.SAMPLES is the source of
+# truth and resolves them (this tuple is only the fallback if that module cannot load).
+SAMPLE_IMAGES = ("retina", "microaneurysms", "ct", "mr", "nifti")
+
+
+def _sample_names() -> tuple[str, ...]:
+    try:
+        from dxgraph.tools.imaging import SAMPLES
+    except ImportError:
+        return SAMPLE_IMAGES
+    return tuple(SAMPLES)
 _FILE_KEYS = {"cases", "defaults", "description"}
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SUFFIXES = (".yaml", ".yml", ".json")
@@ -104,9 +113,10 @@ def _label(value: Any, where: str, field: str) -> str:
 def _image_path(raw: str, base: Path, where: str, field: str) -> str:
     if raw.startswith("sample:"):
         name = raw.split(":", 1)[1]
-        if name not in SAMPLE_IMAGES:
+        names = _sample_names()
+        if name not in names:
             raise InputError(f"{where}: field {field!r}: unknown sample image {raw!r}; "
-                             f"use one of {', '.join('sample:' + s for s in SAMPLE_IMAGES)}")
+                             f"use one of {', '.join('sample:' + s for s in names)}")
         return raw
     path = Path(raw).expanduser()
     path = path if path.is_absolute() else base / path
