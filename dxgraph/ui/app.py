@@ -68,10 +68,13 @@ def build_app(services: Services | None = None) -> gr.Blocks:
     return demo
 
 
-def launch_kwargs(auth: tuple[str, str] | None) -> dict:
+def launch_kwargs(auth: tuple[str, str] | None, services: Services) -> dict:
     """The ``Blocks.launch`` options shared by the CLI and the tests."""
+    services.overlay_root.mkdir(parents=True, exist_ok=True)
     return dict(
         auth=auth,
+        # Overlays are written under DXGRAPH_HOME; only that folder is served, nothing above it.
+        allowed_paths=[str(services.overlay_root)],
         auth_message="dxgraph research demo: sign in" if auth else None,
         max_file_size=f"{MAX_UPLOAD_MB}mb",
         theme=theme(),
@@ -101,5 +104,5 @@ def launch(host: str = "127.0.0.1", port: int = 7860, auth: str | tuple[str, str
     demo.services.warm_up()  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=4)
     demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=not block,
-                **launch_kwargs(pair))
+                **launch_kwargs(pair, demo.services))  # type: ignore[attr-defined]
     return demo

@@ -67,17 +67,18 @@ def _sample_rows(services: Services, run_id: str) -> pd.DataFrame:
 
 def run_view(services: Services, run_id: str | None, reps: int = 200):
     """``(summary html, overall, by temperament, by strategy, plot by temperament,
-    plot by strategy, samples, sample choices)`` for one run."""
+    plot by strategy, samples, sample choices, details visibility)`` for one run."""
     from dxgraph.bench.report import build_report
 
     empty = pd.DataFrame()
     if not run_id:
-        return ("", empty, empty, empty, empty, empty, empty, gr.update(choices=[], value=None))
+        return ("", empty, empty, empty, empty, empty, empty, gr.update(choices=[], value=None),
+                gr.update(visible=False))
     try:
         report = build_report(services.store, run_id, reps=reps)
     except DxGraphError as exc:
         return (render.message_html(str(exc)), empty, empty, empty, empty, empty, empty,
-                gr.update(choices=[], value=None))
+                gr.update(choices=[], value=None), gr.update(visible=False))
     m = report["metrics"]
     synthetic = {True: "All cases are synthetic vignettes: these figures are not clinical evidence.",
                  "mixed": "A mix of synthetic and imported cases."}.get(report.get("synthetic"), "")
@@ -94,7 +95,8 @@ def run_view(services: Services, run_id: str | None, reps: int = 200):
             _plot_frame(m.get("by_temperament") or {}, "top1_accuracy", "temperament"),
             _plot_frame(m.get("by_strategy") or {}, "top1_accuracy", "strategy"),
             samples,
-            gr.update(choices=keys, value=keys[0] if keys else None))
+            gr.update(choices=keys, value=keys[0] if keys else None),
+            gr.update(visible=bool(keys)))
 
 
 def sample_view(services: Services, run_id: str | None, key: str | None):
@@ -123,8 +125,12 @@ def sample_view(services: Services, run_id: str | None, key: str | None):
     return [render.turn_message(t) for t in turns], card
 
 
-def build_benchmarks_tab(services: Services) -> None:
-    """Lay out the Benchmarks tab and wire its events (call inside ``gr.Blocks``)."""
+def build_benchmarks_tab(services: Services):
+    """Lay out the Benchmarks tab and wire its events (call inside ``gr.Blocks``).
+
+    Returns:
+        ``(refresh, outputs)`` for the app to fill the run list when a page loads.
+    """
     gr.Markdown("Benchmark runs stored by `dxgraph bench run` (SQLite or PostgreSQL). Pick a run to see "
                 "its metrics; pick a sample to read its transcript.")
     with gr.Row():
@@ -132,22 +138,23 @@ def build_benchmarks_tab(services: Services) -> None:
         run = gr.Dropdown([], label="Run", scale=3, elem_id="bench-run")
     runs = gr.Dataframe(headers=_RUN_COLUMNS, interactive=False, label="Runs", max_height=220, elem_id="bench-runs")
     summary = gr.HTML(elem_id="bench-summary")
-    overall = gr.Dataframe(interactive=False, label="Overall", elem_id="bench-overall")
-    with gr.Row():
+    with gr.Column(visible=False, elem_id="bench-details") as details:
+        overall = gr.Dataframe(interactive=False, label="Overall (value [95% CI])", elem_id="bench-overall")
         by_temp = gr.Dataframe(interactive=False, label="By temperament")
         by_strat = gr.Dataframe(interactive=False, label="By strategy")
-    with gr.Row():
-        plot_temp = gr.BarPlot(x="temperament", y="top1_accuracy", title="Top-1 accuracy by temperament",
-                               y_lim=[0, 1], height=260)
-        plot_strat = gr.BarPlot(x="strategy", y="top1_accuracy", title="Top-1 accuracy by strategy",
-                                y_lim=[0, 1], height=260)
-    samples = gr.Dataframe(interactive=False, label="Samples", max_height=260, elem_id="bench-samples")
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3):
-            key = gr.Dropdown([], label="Sample", elem_id="bench-sample")
-            transcript = gr.Chatbot(label="Transcript (patient on the right)", height=360, feedback_options=None)
-        with gr.Column(scale=2):
-            conclusion = gr.HTML()
+        with gr.Row():
+            plot_temp = gr.BarPlot(x="temperament", y="top1_accuracy", title="Top-1 accuracy by temperament",
+                                   y_lim=[0, 1], height=260)
+            plot_strat = gr.BarPlot(x="strategy", y="top1_accuracy", title="Top-1 accuracy by strategy",
+                                    y_lim=[0, 1], height=260)
+        samples = gr.Dataframe(interactive=False, label="Samples", max_height=260, elem_id="bench-samples")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                key = gr.Dropdown([], label="Sample", elem_id="bench-sample")
+                transcript = gr.Chatbot(label="Transcript (patient on the right)", height=360,
+                                        feedback_options=None, elem_id="bench-transcript")
+            with gr.Column(scale=2):
+                conclusion = gr.HTML(elem_id="bench-conclusion")
 
     def on_refresh():
         frame = list_runs(services)
@@ -160,7 +167,7 @@ def build_benchmarks_tab(services: Services) -> None:
     def on_sample(run_id, k):
         return sample_view(services, run_id, k)
 
-    view_outputs = [summary, overall, by_temp, by_strat, plot_temp, plot_strat, samples, key]
+    view_outputs = [summary, overall, by_temp, by_strat, plot_temp, plot_strat, samples, key, details]
     refresh.click(on_refresh, None, [runs, run])
     run.change(on_run, run, view_outputs)
     key.change(on_sample, [run, key], [transcript, conclusion])

@@ -30,6 +30,8 @@ log = logging.getLogger("dxgraph.ui")
 KIND = "consult"
 NO_WORKFLOW = "none: the doctor only notes the image"
 MAX_QUESTIONS = 14
+CARD_PLACEHOLDER = ("The diagnosis card appears here when the doctor concludes: the diagnosis with its "
+                    "confidence, the differential, and any workflow evidence with its numbers.")
 
 
 class ConsultSession:
@@ -132,12 +134,13 @@ def _outputs(s: ConsultSession, msg: str = "", kind: str = "error", *, pending: 
              clear_input: bool = False):
     chat = s.messages() + ([pending] if pending else [])
     dx = Diagnosis.model_validate(s.dx) if s.dx else None
-    card = render.notice_html()
+    card = render.placeholder_html(CARD_PLACEHOLDER)
     if s.final:
         card = render.final_card(FinalDiagnosis.model_validate(s.final), dx)
     elif dx is not None:
         card = render.diagnosis_card(dx)
-    gallery = render.overlay_items(dx)
+    items = render.overlay_items(dx)
+    gallery = gr.update(value=items, visible=bool(items))
     text_update = gr.update(value="") if clear_input else gr.update()
     files_update = gr.update(value=None) if clear_input else gr.update()
     return (chat, text_update, files_update, card, gallery, render.message_html(msg, kind), s.dump())
@@ -207,7 +210,8 @@ async def consult_turn(services: Services, text: str, files, workflow: str, stat
 def new_consultation():
     """A fresh, empty consultation for this browser session."""
     s = ConsultSession()
-    return ([], gr.update(value=""), gr.update(value=None), render.notice_html(), [],
+    return ([], gr.update(value=""), gr.update(value=None), render.placeholder_html(CARD_PLACEHOLDER),
+            gr.update(value=[], visible=False),
             render.message_html("New consultation: describe what brings you here.", "info"), s.dump())
 
 
@@ -232,13 +236,13 @@ def build_consult_tab(services: Services) -> None:
                 reset = gr.Button("New consultation", size="sm", elem_id="consult-new")
             msg = gr.HTML(elem_id="consult-msg")
         with gr.Column(scale=2):
-            files = gr.File(label="Attach images (png, jpg, dcm, nii, nii.gz; up to 20 MB)",
+            files = gr.File(label="Attach images · png, jpg, DICOM, NIfTI · up to 20 MB",
                             file_count="multiple", file_types=list(IMAGE_SUFFIXES), height=120,
                             elem_id="consult-files")
             workflow = gr.Dropdown(wf_choices, value=NO_WORKFLOW, label="Analyse attached images with",
                                    elem_id="consult-workflow")
-            card = gr.HTML(render.notice_html(), elem_id="consult-card")
-            gallery = gr.Gallery(label="Segmentation overlays", height=220, columns=2, visible=True,
+            card = gr.HTML(render.placeholder_html(CARD_PLACEHOLDER), elem_id="consult-card")
+            gallery = gr.Gallery(label="Segmentation overlays", height=220, columns=2, visible=False,
                                  elem_id="consult-overlays")
     outputs = [chat, text, files, card, gallery, msg, state]
 
@@ -250,7 +254,20 @@ def build_consult_tab(services: Services) -> None:
         async for update in consult_turn(services, "", f, w, st, finish=True):
             yield update
 
-    send.click(on_send, [text, files, workflow, state], outputs, concurrency_limit=8)
-    text.submit(on_send, [text, files, workflow, state], outputs, concurrency_limit=8)
-    finish.click(on_finish, [files, workflow, state], outputs, concurrency_limit=8)
+    # While a turn runs the buttons are locked, so a second click cannot race the first
+    # over the same session state.
+    buttons = [send, finish, reset]
+
+    def lock():
+        return [gr.update(interactive=False)] * len(buttons)
+
+    def unlock():
+        return [gr.update(interactive=True)] * len(buttons)
+
+    for trigger, handler, inputs in ((send.click, on_send, [text, files, workflow, state]),
+                                     (text.submit, on_send, [text, files, workflow, state]),
+                                     (finish.click, on_finish, [files, workflow, state])):
+        (trigger(lock, None, buttons, queue=False)
+         .then(handler, inputs, outputs, concurrency_limit=8)
+         .then(unlock, None, buttons, queue=False))
     reset.click(new_consultation, None, outputs)

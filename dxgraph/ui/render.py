@@ -15,6 +15,7 @@ __all__ = [
     "NOTICE",
     "notice_html",
     "message_html",
+    "placeholder_html",
     "fmt_value",
     "indicator_status",
     "evidence_table",
@@ -31,8 +32,16 @@ NOTICE = ("Research demo, not for clinical use. dxgraph is research software: it
           "Cases in the simulator are synthetic.")
 
 
-def notice_html() -> str:
+def notice_html(short: bool = False) -> str:
+    """The research-demo notice; ``short`` for cards under the page's full notice."""
+    if short:
+        return '<div class="dx-notice dx-notice-short" role="note">Research demo — not for clinical use.</div>'
     return f'<div class="dx-notice" role="note"><b>Research demo — not for clinical use.</b> {escape(NOTICE.split(". ", 1)[1])}</div>'
+
+
+def placeholder_html(text: str) -> str:
+    """Quiet text where a result will appear."""
+    return f'<div class="dx-placeholder">{escape(text, quote=False)}</div>'
 
 
 def message_html(text: str, kind: str = "error") -> str:
@@ -112,7 +121,7 @@ def diagnosis_card(dx: Diagnosis) -> str:
     parts.append(evidence_table(dx))
     if dx.narrative:
         parts.append(f'<p class="dx-narrative">{escape(dx.narrative)}</p>')
-    parts.append(notice_html())
+    parts.append(notice_html(short=True))
     parts.append("</div>")
     return "".join(parts)
 
@@ -134,7 +143,7 @@ def final_card(final: FinalDiagnosis, dx: Diagnosis | None = None, *, title: str
     if dx is not None:
         parts.append(f'<div class="dx-kicker">evidence from workflow {escape(dx.workflow)}: {escape(dx.outcome)}</div>')
         parts.append(evidence_table(dx))
-    parts.append(notice_html())
+    parts.append(notice_html(short=True))
     parts.append("</div>")
     return "".join(parts)
 

@@ -201,9 +201,22 @@ class Services:
     # ---------------------------------------------------------------- data
     @cached_property
     def workflows(self) -> dict[str, Any]:
-        from dxgraph.workflows.loader import list_workflows
+        """The built-in workflows that load; one that does not is logged and left out, so
+        the rest of the page still works."""
+        from dxgraph.errors import DxGraphError
+        from dxgraph.workflows.loader import builtin_dir, load_workflow
 
-        return {wf.id: wf for wf, _ in list_workflows()}
+        found: dict[str, Any] = {}
+        self.workflow_problems: list[str] = []
+        for path in sorted(builtin_dir().glob("*.yaml")):
+            try:
+                wf = load_workflow(path)
+            except DxGraphError as exc:
+                self.workflow_problems.append(str(exc).splitlines()[0])
+                log.warning("built-in workflow %s left out: %s", path.name, exc)
+                continue
+            found[wf.id] = wf
+        return dict(sorted(found.items()))
 
     @cached_property
     def cases(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ CSS = """
 #dx-header p { margin: .2rem 0 0; color: var(--body-text-color-subdued); }
 .dx-notice { background: #fff8e6; border: 1px solid #f0d9a0; color: #5c4400; border-radius: 8px;
   padding: .55rem .8rem; font-size: .9rem; margin: .6rem 0; }
+.dx-notice-short { font-size: .82rem; padding: .3rem .6rem; font-weight: 600; }
 .dark .dx-notice { background: #3a3120; color: #f3e2b5; border-color: #6b5a2e; }
 .dx-msg { border-radius: 8px; padding: .55rem .8rem; margin: .3rem 0; font-size: .95rem; white-space: pre-wrap; }
 .dx-msg-error { background: #fdecec; border: 1px solid #f3b7b7; color: #7a1d1d; }
@@ -53,5 +54,7 @@ td.dx-num { font-variant-numeric: tabular-nums; font-weight: 600; white-space: n
 .dx-badge.dx-na { background: #eceff3; color: #4a5563; }
 .dx-narrative { font-style: italic; }
 #dx-roles table { font-size: .88rem; }
+.dx-placeholder { border: 1px dashed var(--border-color-primary); border-radius: 10px; padding: 1.2rem 1rem;
+  color: var(--body-text-color-subdued); font-size: .92rem; text-align: center; }
 footer { display: none !important; }
 """

@@ -31,7 +31,7 @@ def resolve_workflow(services: Services, workflow_id: str, yaml_file):
         except UnicodeDecodeError:
             raise InputError(f"{path.name!r} is not UTF-8 text") from None
         # Name errors after the file the visitor uploaded, not Gradio's temporary copy.
-        return parse_workflow(text, file=path.name.split("/")[-1])
+        return parse_workflow(text, file=path.name)
     if workflow_id not in services.workflows:
         raise InputError(f"choose a workflow; {workflow_id!r} is not one of {', '.join(services.workflows)}")
     return services.workflows[workflow_id]
@@ -75,18 +75,19 @@ async def run_workflow_ui(services: Services, workflow_id: str, yaml_file, files
         plan = plan_text(wf)
         running = render.message_html(f"Running {len(wf.indicators)} indicators of {wf.id!r} on "
                                       f"{', '.join(Path(i).name for i in images)}…", "info")
-        yield plan, running, "", []
+        yield plan, running, render.placeholder_html("Running…"), gr.update(value=[], visible=False)
         overlay_dir = services.overlay_root / new_id("workflow")
         dx = await services.agents.run(run_workflow(wf, images, overlay_dir=overlay_dir, store=services.store))
         done = render.message_html(f"Finished in {dx.seconds:.2f} s · trace id {dx.trace_id or 'not traced'}", "ok")
-        yield plan, done, render.diagnosis_card(dx), render.overlay_items(dx)
+        items = render.overlay_items(dx)
+        yield plan, done, render.diagnosis_card(dx), gr.update(value=items, visible=bool(items))
     except DxGraphError as exc:
         gr.Warning(str(exc).splitlines()[0])
-        yield gr.update(), render.message_html(str(exc)), "", []
+        yield gr.update(), render.message_html(str(exc)), gr.update(), gr.update()
     except Exception as exc:  # noqa: BLE001 - a message on the page; the trace goes to the log
         log.exception("workflow run failed")
         yield gr.update(), render.message_html(
-            f"Something went wrong ({type(exc).__name__}); the details are in the server log."), "", []
+            f"Something went wrong ({type(exc).__name__}); the details are in the server log."), gr.update(), gr.update()
 
 
 def build_workflow_tab(services: Services) -> None:
@@ -109,8 +110,11 @@ def build_workflow_tab(services: Services) -> None:
             plan = gr.Code(label="Plan", language=None, lines=8, interactive=False, elem_id="wf-plan",
                            value=plan_text(services.workflows[first]) if first else "")
         with gr.Column(scale=3):
-            card = gr.HTML(render.notice_html(), elem_id="wf-card")
-            gallery = gr.Gallery(label="Segmentation overlays", height=300, columns=2, elem_id="wf-overlays")
+            card = gr.HTML(render.placeholder_html(
+                "The diagnosis card appears here: the outcome, each indicator's value, unit, rule and "
+                "verdict, the tools that measured it and how long they took."), elem_id="wf-card")
+            gallery = gr.Gallery(label="Segmentation overlays", height=320, columns=2, visible=False,
+                                 elem_id="wf-overlays")
 
     def on_choice(wf_id):
         return plan_text(services.workflows[wf_id]) if wf_id in services.workflows else ""

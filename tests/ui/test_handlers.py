@@ -107,10 +107,10 @@ async def test_benchmark_viewer_reads_runs_but_never_consultations(services):
     store.create_run("consult-secret", kind=KIND, config={}, samples_total=1)
     runs = list_runs(services)
     assert list(runs["run"]) == ["bench-1"]
-    summary, overall, by_temp, _, plot_temp, _, samples, keys = run_view(services, "bench-1", reps=20)
+    summary, overall, by_temp, _, plot_temp, _, samples, keys, shown = run_view(services, "bench-1", reps=20)
     assert "1 of 1" in summary and overall.iloc[0, 0] == "all"
     assert list(by_temp["temperament"]) == ["neutral"] and list(plot_temp["temperament"]) == ["neutral"]
-    assert list(samples["sample"]) == ["k1"] and keys["value"] == "k1"
+    assert list(samples["sample"]) == ["k1"] and keys["value"] == "k1" and shown["visible"] is True
     chat, card = sample_view(services, "bench-1", "k1")
     assert [m["content"] for m in chat] == [t.text for t in res.turns]
     assert "stored conclusion" in card and case.diagnosis in card
