@@ -108,8 +108,9 @@ def diagnose(
     store: Annotated[bool, typer.Option("--store/--no-store", help="save the diagnosis in the store")] = True,
 ) -> None:
     """Run a diagnostic workflow on images and show the evidence behind the outcome."""
-    from dxgraph.workflows.run import run_workflow
+    from dxgraph.workflows.run import check_images, run_workflow
 
+    check_images(workflow, image)  # a bad file is a one-line error and exit 2, not an "indeterminate" run
     tmp = tempfile.mkdtemp(prefix="dxgraph-overlay-") if overlay else None
     try:
         st = _store() if store else None

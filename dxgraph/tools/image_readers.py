@@ -163,8 +163,22 @@ def _pil_convert(im: Any) -> Any:
     return im.convert("RGB")  # palette, RGBA, CMYK, YCbCr: as displayed, alpha dropped
 
 
+def _read_pil(path: Path) -> np.ndarray:
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as im:
+        im.load()
+        return np.asarray(_pil_convert(im), dtype=np.float32)
+
+
 def _read(path: Path, fmt: _Format) -> tuple[np.ndarray, dict[str, Any]]:
+    # PNG/JPEG are read with PIL directly: the pixels are exactly what MONAI's PILReader
+    # returns (tested), but `import monai` costs 4-12 s of start-up (it imports all its
+    # submodules, transformers included), which would dominate every fundus or chest run.
+    # DICOM and NIfTI, where MONAI's readers earn their keep (spacing, orientation), use it.
     try:
+        if fmt in ("png", "jpeg"):
+            return _read_pil(path), {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data, meta = _loader(fmt)(str(path))

@@ -21,7 +21,7 @@ from dxgraph.workflows.graph import DxContext, build_graph
 from dxgraph.workflows.loader import find_workflow
 from dxgraph.workflows.schema import Workflow
 
-__all__ = ["run_workflow", "diagnose", "default_runner", "bind_images"]
+__all__ = ["run_workflow", "diagnose", "default_runner", "bind_images", "check_images"]
 
 
 @lru_cache(maxsize=1)
@@ -92,6 +92,22 @@ def _resolve(path: str) -> str:
 
         return str(resolve_image_path(path))
     return str(path)
+
+
+def check_images(workflow: str | Workflow, images: list[str] | dict[str, str]) -> dict[str, str]:
+    """Load each image as its input slot expects; raise InputError naming the first bad one.
+
+    Inside a run a bad image only makes its indicators unavailable; callers that talk to a
+    person (CLI, UI) check first so the person gets the reason at once.
+    """
+    from dxgraph.tools.imaging import load
+
+    wf = workflow if isinstance(workflow, Workflow) else find_workflow(workflow)[0]
+    bound = bind_images(wf, images)
+    dims = {s.name: s.dims for s in wf.inputs}
+    for name, path in bound.items():
+        load(path, expect=dims[name])
+    return bound
 
 
 async def run_workflow(workflow: str | Workflow, images: list[str] | dict[str, str], *,
