@@ -242,7 +242,7 @@ def build_consult_tab(services: Services) -> None:
             workflow = gr.Dropdown(wf_choices, value=NO_WORKFLOW, label="Analyse attached images with",
                                    elem_id="consult-workflow")
             card = gr.HTML(render.placeholder_html(CARD_PLACEHOLDER), elem_id="consult-card")
-            gallery = gr.Gallery(label="Segmentation overlays", height=220, columns=2, visible=False,
+            gallery = gr.Gallery(label="Segmentation overlays", height=240, columns=2, object_fit="contain", fit_columns=False, preview=False, visible=False,
                                  elem_id="consult-overlays")
     outputs = [chat, text, files, card, gallery, msg, state]
 

@@ -81,7 +81,9 @@ def evidence_table(dx: Diagnosis) -> str:
     for ind in dx.indicators:
         status = indicator_status(ind)
         cls = {"meets criterion": "pass", "does not meet": "fail", "unavailable": "na"}.get(status, "na")
-        tools = ", ".join(f"{c.tool} v{c.version}{' (cached)' if c.cached else ''}" for c in ind.calls)
+        chain = ", ".join(f"{c.tool} v{c.version}{' (cached)' if c.cached else ''}" for c in ind.calls)
+        last = ind.calls[-1].tool if ind.calls else "no tool ran"
+        tools = f"{last}{f' (+{len(ind.calls) - 1} more)' if len(ind.calls) > 1 else ''}"
         detail = ind.error if ind.status != "ok" else (ind.rationale or "")
         unit = "" if ind.unit in (None, "ratio", "1") else ind.unit
         rows.append(
@@ -90,11 +92,13 @@ def evidence_table(dx: Diagnosis) -> str:
             f"<td><code>{escape(ind.rule or '')}</code></td>"
             f'<td><span class="dx-badge dx-{cls}">{escape(status)}</span>'
             f'{f"<div class=dx-sub>{escape(detail[:300])}</div>" if detail else ""}</td>'
-            f'<td class="dx-sub">{escape(tools)}<br>{ind.seconds:.2f} s · weight {ind.weight:g}</td></tr>'
+            f'<td class="dx-sub" title="{escape(chain)}">{escape(tools)}<br>{ind.seconds:.2f} s · weight {ind.weight:g}</td></tr>'
         )
-    return ('<table class="dx-evidence"><thead><tr><th>indicator</th><th>value</th><th>unit</th>'
+    return ('<div class="dx-scroll"><table class="dx-evidence"><colgroup><col style="width:24%"><col style="width:10%">'
+            '<col style="width:9%"><col style="width:15%"><col style="width:24%"><col style="width:18%"></colgroup>'
+            "<thead><tr><th>indicator</th><th>value</th><th>unit</th>"
             "<th>rule</th><th>result</th><th>tools · time</th></tr></thead><tbody>"
-            + "".join(rows) + "</tbody></table>")
+            + "".join(rows) + "</tbody></table></div>")
 
 
 def diagnosis_card(dx: Diagnosis) -> str:
@@ -115,7 +119,7 @@ def diagnosis_card(dx: Diagnosis) -> str:
         f'{f" · trace <code>{escape(dx.trace_id)}</code>" if dx.trace_id else ""}</div>',
     ]
     if dx.decision:
-        parts.append(f'<div class="dx-sub">{escape(dx.decision)}</div>')
+        parts.append(f'<div class="dx-sub">decision: {escape(dx.decision)}</div>')
     if dx.note:
         parts.append(f'<div class="dx-note">{escape(dx.note)}</div>')
     parts.append(evidence_table(dx))

@@ -43,7 +43,13 @@ CSS = """
 .dx-conf { height: 6px; background: var(--background-fill-secondary); border-radius: 3px; margin: .2rem 0 .6rem;
   max-width: 320px; }
 .dx-conf span { display: block; height: 6px; border-radius: 3px; background: var(--color-accent); }
-table.dx-evidence { width: 100%; border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
+.dx-scroll { overflow-x: auto; }
+table.dx-evidence { width: 100%; border-collapse: collapse; margin: .6rem 0; font-size: .88rem;
+  table-layout: fixed; border: none !important; }
+table.dx-evidence th, table.dx-evidence td { border-left: none !important; border-right: none !important;
+  border-top: none !important; overflow-wrap: anywhere; }
+table.dx-evidence code { font-size: .8rem; white-space: normal; }
+#wf-plan textarea { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .8rem; }
 table.dx-evidence th { text-align: left; font-weight: 600; font-size: .8rem;
   color: var(--body-text-color-subdued); border-bottom: 1px solid var(--border-color-primary); padding: .35rem .5rem; }
 table.dx-evidence td { border-bottom: 1px solid var(--border-color-primary); padding: .4rem .5rem; vertical-align: top; }

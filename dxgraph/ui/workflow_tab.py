@@ -99,22 +99,23 @@ def build_workflow_tab(services: Services) -> None:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
             workflow = gr.Dropdown(choices, value=first, label="Built-in workflow", elem_id="wf-choice")
-            yaml_file = gr.File(label="…or upload a workflow YAML (validated on upload)", file_types=[".yaml", ".yml"],
+            yaml_file = gr.File(label="…or upload a workflow YAML", file_types=[".yaml", ".yml"],
                                 height=100, elem_id="wf-yaml")
             sample = gr.Dropdown([NO_SAMPLE, *services.samples()], value="sample:retina",
                                  label="Shipped sample image", elem_id="wf-sample")
-            files = gr.File(label="…or upload images, one per workflow input (png, jpg, dcm, nii, nii.gz; ≤ 20 MB)",
+            files = gr.File(label="…or upload images, one per input · ≤ 20 MB",
                             file_count="multiple", file_types=list(IMAGE_SUFFIXES), height=100, elem_id="wf-files")
             run = gr.Button("Run workflow", variant="primary", elem_id="wf-run")
             msg = gr.HTML(elem_id="wf-msg")
-            plan = gr.Code(label="Plan", language=None, lines=8, interactive=False, elem_id="wf-plan",
-                           value=plan_text(services.workflows[first]) if first else "")
+            plan = gr.Textbox(label="Plan (compiled from the workflow's criteria)", lines=10, max_lines=24,
+                              interactive=False, elem_id="wf-plan",
+                              value=plan_text(services.workflows[first]) if first else "")
         with gr.Column(scale=3):
             card = gr.HTML(render.placeholder_html(
                 "The diagnosis card appears here: the outcome, each indicator's value, unit, rule and "
                 "verdict, the tools that measured it and how long they took."), elem_id="wf-card")
-            gallery = gr.Gallery(label="Segmentation overlays", height=320, columns=2, visible=False,
-                                 elem_id="wf-overlays")
+            gallery = gr.Gallery(label="Segmentation overlays", height=300, columns=3, object_fit="contain", fit_columns=False, preview=False,
+                                 visible=False, elem_id="wf-overlays")
 
     def on_choice(wf_id):
         return plan_text(services.workflows[wf_id]) if wf_id in services.workflows else ""
