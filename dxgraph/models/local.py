@@ -15,7 +15,6 @@ import asyncio
 import importlib.util
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from dxgraph.errors import ConfigError, ModelError
-from dxgraph.models.base import GenerateConfig, Message, ModelOutput, Usage
+from dxgraph.models.base import GenerateConfig, Message, ModelOutput
 from dxgraph.models.structured import (
-    StructuredOutputError,
-    parse_structured,
-    repair_messages,
+    RawReply,
     first_key_prefix,
+    generate_with_repairs,
     shape_instruction,
     with_instruction,
 )
@@ -181,41 +179,20 @@ class LocalModel:
                 "serve a vision-language model with vLLM and use an 'openai:' spec for the vlm role"
             )
         config = config or GenerateConfig()
-        start = time.perf_counter()
         conversation = with_instruction(list(messages), shape_instruction(schema)) if schema else list(messages)
-        usage = Usage()
-        error: StructuredOutputError | None = None
-        for attempt in range(1, (self.schema_repairs + 1 if schema else 1) + 1):
-            chat = [{"role": m.role, "content": m.text} for m in conversation]
-            if attempt > 1:
+        prefix = first_key_prefix(schema) if schema is not None else ""
+
+        async def complete(turns: list[Message], call: int) -> RawReply:
+            cfg = config
+            if call > 1:
                 # Greedy decoding repeats the rejected reply word for word; repairs sample.
-                config = config.model_copy(update={"temperature": max(config.temperature or 0.0, 0.7)})
-            text, n_in, n_out, finish = await asyncio.to_thread(
-                self._generate_sync, chat, config, first_key_prefix(schema) if schema is not None else ""
-            )
-            usage = Usage(input_tokens=usage.input_tokens + n_in, output_tokens=usage.output_tokens + n_out)
-            parsed = None
-            if schema is not None:
-                try:
-                    parsed = parse_structured(text, schema)
-                except StructuredOutputError as exc:
-                    error = exc
-                    conversation = repair_messages(conversation, text, exc)
-                    continue
-            return ModelOutput(
-                text=text,
-                parsed=parsed,
-                usage=usage,
-                latency_ms=(time.perf_counter() - start) * 1000,
-                model=self.name,
-                finish_reason=finish,
-                attempts=attempt,
-            )
-        assert schema is not None and error is not None
-        raise ModelError(
-            f"local model {self.name!r}: no valid {schema.__name__} after {self.schema_repairs + 1} replies; "
-            f"last problem: {error}"
-        )
+                cfg = config.model_copy(update={"temperature": max(config.temperature or 0.0, 0.7)})
+            chat = [{"role": m.role, "content": m.text} for m in turns]
+            text, n_in, n_out, finish = await asyncio.to_thread(self._generate_sync, chat, cfg, prefix)
+            return RawReply(text=text, input_tokens=n_in, output_tokens=n_out, finish_reason=finish, model=self.name)
+
+        return await generate_with_repairs(conversation, schema, self.schema_repairs, complete,
+                                           who=f"local model {self.name!r}")
 
     async def aclose(self) -> None:
         """Nothing to release: the weights stay cached for the next user in this process."""

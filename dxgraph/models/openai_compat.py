@@ -30,11 +30,10 @@ import httpx
 from pydantic import BaseModel
 
 from dxgraph.errors import ModelError
-from dxgraph.models.base import GenerateConfig, ImagePart, Message, ModelOutput, Usage
+from dxgraph.models.base import GenerateConfig, ImagePart, Message, ModelOutput
 from dxgraph.models.structured import (
-    StructuredOutputError,
-    parse_structured,
-    repair_messages,
+    RawReply,
+    generate_with_repairs,
     response_format,
     schema_instruction,
     with_instruction,
@@ -302,43 +301,19 @@ class OpenAICompatModel:
         """
         config = config or GenerateConfig()
         timeout = config.timeout_s or self.timeout_s
-        start = time.perf_counter()
-        usage = Usage()
-        total_attempts = 0
-        conversation = list(messages)
-        error: StructuredOutputError | None = None
-        for _ in range(self.schema_repairs + 1 if schema is not None else 1):
+
+        async def complete(conversation: list[Message], _call: int) -> RawReply:
             body, attempts = await self._complete(conversation, config, schema, timeout)
-            total_attempts += attempts
             choice = body["choices"][0]
-            text = choice["message"].get("content") or ""
             reported = body.get("usage") or {}
-            usage = Usage(
-                input_tokens=usage.input_tokens + int(reported.get("prompt_tokens") or 0),
-                output_tokens=usage.output_tokens + int(reported.get("completion_tokens") or 0),
-            )
-            parsed = None
-            if schema is not None:
-                try:
-                    parsed = parse_structured(text, schema)
-                except StructuredOutputError as exc:
-                    error = exc
-                    conversation = repair_messages(conversation, text, exc)
-                    continue
-            return ModelOutput(
-                text=text,
-                parsed=parsed,
-                usage=usage,
-                latency_ms=(time.perf_counter() - start) * 1000,
-                model=body.get("model") or self.name,
-                finish_reason=choice.get("finish_reason"),
-                attempts=total_attempts,
-            )
-        assert schema is not None and error is not None
-        raise ModelError(
-            f"model {self.name!r} at {self.url}: no valid {schema.__name__} after "
-            f"{self.schema_repairs + 1} replies; last problem: {error}"
-        )
+            return RawReply(text=choice["message"].get("content") or "",
+                            input_tokens=int(reported.get("prompt_tokens") or 0),
+                            output_tokens=int(reported.get("completion_tokens") or 0),
+                            finish_reason=choice.get("finish_reason"), model=body.get("model") or self.name,
+                            attempts=attempts)
+
+        return await generate_with_repairs(list(messages), schema, self.schema_repairs, complete,
+                                           who=f"model {self.name!r} at {self.url}")
 
     async def aclose(self) -> None:
         """Release the shared pooled client when its last user closes (an injected one is the caller's)."""

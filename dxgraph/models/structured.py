@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
-from dxgraph.models.base import Message, assistant, user
+from dxgraph.errors import ModelError
+from dxgraph.models.base import Message, ModelOutput, Usage, assistant, user
 
 __all__ = [
+    "RawReply",
+    "generate_with_repairs",
     "StructuredOutputError",
     "parse_structured",
     "repair_messages",
@@ -159,3 +165,65 @@ def response_format(schema: type[BaseModel]) -> dict:
             "strict": _strict_compatible(body),
         },
     }
+
+
+@dataclass
+class RawReply:
+    """One completion as a provider got it, before structured validation."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    finish_reason: str | None = None
+    model: str = ""
+    attempts: int = 1
+
+
+async def generate_with_repairs(
+    conversation: list[Message],
+    schema: type[BaseModel] | None,
+    repairs: int,
+    complete: Callable[[list[Message], int], Awaitable[RawReply]],
+    *,
+    who: str,
+) -> ModelOutput:
+    """Call ``complete`` until the reply validates against ``schema`` (at most ``repairs``
+    extra calls, each shown the bad reply and what was wrong with it).
+
+    Args:
+        conversation: the messages of the first call.
+        schema: the pydantic model the reply must match, or None for plain text.
+        repairs: extra calls allowed after an invalid reply.
+        complete: the provider's one call: ``(messages, call_number) -> RawReply``.
+        who: how the model is named in the error (``model 'm' at URL``).
+
+    Raises:
+        ModelError: still invalid after the repairs.
+    """
+    start = time.perf_counter()
+    input_tokens = output_tokens = attempts = 0
+    error: StructuredOutputError | None = None
+    for call in range(1, (repairs + 1 if schema is not None else 1) + 1):
+        raw = await complete(conversation, call)
+        input_tokens += raw.input_tokens
+        output_tokens += raw.output_tokens
+        attempts += raw.attempts
+        parsed = None
+        if schema is not None:
+            try:
+                parsed = parse_structured(raw.text, schema)
+            except StructuredOutputError as exc:
+                error = exc
+                conversation = repair_messages(conversation, raw.text, exc)
+                continue
+        return ModelOutput(
+            text=raw.text,
+            parsed=parsed,
+            usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens),
+            latency_ms=(time.perf_counter() - start) * 1000,
+            model=raw.model,
+            finish_reason=raw.finish_reason,
+            attempts=attempts,
+        )
+    assert schema is not None and error is not None
+    raise ModelError(f"{who}: no valid {schema.__name__} after {repairs + 1} replies; last problem: {error}")
