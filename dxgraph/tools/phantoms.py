@@ -85,7 +85,10 @@ def _save_png(path: Path, array: np.ndarray, seed: int) -> None:
 
 
 def _save_nifti(path: Path, volume: np.ndarray, spacing: tuple[float, ...]) -> None:
-    img = nib.Nifti1Image(volume, affine=np.diag([*spacing, 1.0]))
+    # ``volume`` is (D, H, W) with spacing (sd, sh, sw). NIfTI's voxel axes run (i, j, k) with
+    # the slice axis last, which is how the loader reads them back into (D, H, W).
+    sd, sh, sw = spacing
+    img = nib.Nifti1Image(np.ascontiguousarray(volume.transpose(2, 1, 0)), affine=np.diag([sw, sh, sd, 1.0]))
     img.header.set_xyzt_units("mm")
     img.header["descrip"] = f"dxgraph synthetic phantom {GENERATOR_VERSION}".encode()
     nib.save(img, path)  # nibabel gzips with mtime 0, so the bytes are reproducible
