@@ -81,3 +81,20 @@ def test_validate_reports_file_line_and_exit_2(tmp_path):
 def test_schema_is_json_schema():
     s = json.loads(run("workflows", "schema").stdout)
     assert s["title"] == "dxgraph workflow" and "indicators" in s["properties"]
+
+
+def test_dicom_volume_without_spacing_is_refused(tmp_path):
+    import numpy as np
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PixelData = np.stack([ds.pixel_array] * 4).tobytes()
+    ds.NumberOfFrames = 4
+    for key in ("PixelSpacing", "SliceThickness", "SpacingBetweenSlices"):
+        if key in ds:
+            del ds[key]
+    path = tmp_path / "ed.dcm"
+    ds.save_as(path)
+    r = run("diagnose", "-w", "hfref", "-i", str(path), "-i", str(path))
+    assert r.returncode == 2 and "no pixel/voxel spacing" in r.stderr and "Traceback" not in r.stderr, r.stderr

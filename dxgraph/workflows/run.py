@@ -104,9 +104,14 @@ def check_images(workflow: str | Workflow, images: list[str] | dict[str, str]) -
 
     wf = workflow if isinstance(workflow, Workflow) else find_workflow(workflow)[0]
     bound = bind_images(wf, images)
-    dims = {s.name: s.dims for s in wf.inputs}
+    slots = {s.name: s for s in wf.inputs}
     for name, path in bound.items():
-        load(path, expect=dims[name])
+        image = load(path, expect=slots[name].dims)
+        if slots[name].needs_spacing and not image.spacing:
+            raise InputError(
+                f"image {path!r} has no pixel/voxel spacing in its header, and workflow {wf.id!r} measures "
+                f"in mm/mL: export it as NIfTI or DICOM with spacing"
+            )
     return bound
 
 

@@ -41,6 +41,7 @@ class InputSlot(_Strict):
     name: str = Field(pattern=_ID)
     description: str = ""
     dims: Literal["2d", "3d", "color", "grey", "any"] = "any"
+    needs_spacing: bool = False  # measurements in mm/mL: an image without header spacing is refused
 
 
 class Step(_Strict):
