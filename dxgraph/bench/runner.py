@@ -116,9 +116,18 @@ class SimulatorHarness:
         if spec in self._given:
             return self._given[spec]
         if spec not in self._models:
-            from dxgraph.models import load_model
+            from dxgraph.config import load_settings
+            from dxgraph.models import load_model, parse_spec
 
-            self._models[spec] = load_model(spec)
+            kwargs = {}
+            if parse_spec(spec)[0] == "openai":
+                # The endpoint settings of dxgraph.yaml (timeout, retries, per-endpoint limit)
+                # must reach the benchmark's clients too, or a hung server stalls every sample
+                # for the 60 s default instead of the timeout the user chose.
+                settings = load_settings()
+                kwargs = {"max_concurrency": settings.max_concurrency, "max_retries": settings.max_retries,
+                          "timeout_s": settings.request_timeout_s}
+            self._models[spec] = load_model(spec, **kwargs)
         return self._models[spec]
 
     def _doctor(self, spec: str, strategy: str):
