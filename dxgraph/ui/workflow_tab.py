@@ -3,6 +3,7 @@ read the plan, the per-indicator evidence, the overlays, the timings and the tra
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from dxgraph.errors import DxGraphError, InputError
 from dxgraph.ui import render
 from dxgraph.ui.services import IMAGE_SUFFIXES, Services, new_id, validate_upload
 
-__all__ = ["build_workflow_tab", "resolve_workflow", "plan_text", "run_workflow_ui", "NO_SAMPLE"]
+__all__ = ["build_workflow_tab", "resolve_workflow", "plan_text", "run_workflow_ui", "progress_line", "NO_SAMPLE"]
 
 log = logging.getLogger("dxgraph.ui")
 
@@ -77,7 +78,28 @@ async def run_workflow_ui(services: Services, workflow_id: str, yaml_file, files
                                       f"{', '.join(Path(i).name for i in images)}…", "info")
         yield plan, running, render.placeholder_html("Running…"), gr.update(value=[], visible=False)
         overlay_dir = services.overlay_root / new_id("workflow")
-        dx = await services.agents.run(run_workflow(wf, images, overlay_dir=overlay_dir, store=services.store))
+        # Evidence streams in as each indicator's branch finishes: the graph runs on the agent
+        # loop and hands results over to this (the page's) loop through a queue.
+        page_loop = asyncio.get_running_loop()
+        finished: asyncio.Queue = asyncio.Queue()
+
+        def on_indicator(result) -> None:
+            page_loop.call_soon_threadsafe(finished.put_nowait, result)
+
+        task = asyncio.ensure_future(services.agents.run(
+            run_workflow(wf, images, overlay_dir=overlay_dir, store=services.store, on_indicator=on_indicator)))
+        lines: list[str] = []
+        while not task.done() or not finished.empty():
+            getter = asyncio.ensure_future(finished.get())
+            await asyncio.wait({task, getter}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                continue
+            lines.append(progress_line(getter.result()))
+            yield plan, render.message_html(
+                f"{len(lines)} of {len(wf.indicators)} indicators done:\n" + "\n".join(lines), "info"), \
+                gr.update(), gr.update()
+        dx = task.result()
         done = render.message_html(f"Finished in {dx.seconds:.2f} s · trace id {dx.trace_id or 'not traced'}", "ok")
         items = render.overlay_items(dx)
         yield plan, done, render.diagnosis_card(dx), gr.update(value=items, visible=bool(items))
@@ -88,6 +110,14 @@ async def run_workflow_ui(services: Services, workflow_id: str, yaml_file, files
         log.exception("workflow run failed")
         yield gr.update(), render.message_html(
             f"Something went wrong ({type(exc).__name__}); the details are in the server log."), gr.update(), gr.update()
+
+
+def progress_line(result) -> str:
+    """One finished indicator as a line of running evidence."""
+    if result.status != "ok":
+        return f"{result.id}: unavailable ({result.error})"
+    verdict = "meets" if result.passed else "does not meet"
+    return f"{result.id} = {render.fmt_value(result.value, result.unit)} ({verdict} {result.rule}) · {result.seconds:.2f} s"
 
 
 def build_workflow_tab(services: Services) -> None:

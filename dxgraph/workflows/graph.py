@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import operator
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
@@ -21,6 +22,7 @@ from dxgraph.agents.planner import Plan, PlanItem
 from dxgraph.agents.tool_agent import run_indicator
 from dxgraph.telemetry import current_trace_id, get_tracer
 from dxgraph.tools.runner import ToolRunner
+from dxgraph.types import IndicatorResult
 
 __all__ = ["DxState", "DxContext", "build_graph"]
 
@@ -43,6 +45,8 @@ class DxContext:
     runner: ToolRunner
     narrator: Any = None
     overlay_dir: str | None = None
+    # Called with each IndicatorResult as its branch finishes (the UI streams evidence).
+    on_indicator: Callable[[IndicatorResult], None] | None = None
 
 
 async def _plan(state: DxState) -> dict[str, Any]:
@@ -62,12 +66,12 @@ async def _indicator(task: IndicatorTask, runtime: Runtime[DxContext]) -> dict[s
         span.set_attribute("dxgraph.indicator", item.indicator)
         result = await run_indicator(item, task["images"], runtime.context.runner, runtime.context.overlay_dir)
         span.set_attribute("dxgraph.indicator.status", result.status)
+        if runtime.context.on_indicator is not None:
+            runtime.context.on_indicator(result)
         return {"results": [result.model_dump(mode="json")]}
 
 
 async def _assess(state: DxState, runtime: Runtime[DxContext]) -> dict[str, Any]:
-    from dxgraph.types import IndicatorResult
-
     with get_tracer().start_as_current_span("node assess") as span:
         plan = Plan.model_validate(state["plan"])
         results = [IndicatorResult.model_validate(r) for r in state.get("results", [])]

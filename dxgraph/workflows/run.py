@@ -117,7 +117,7 @@ def check_images(workflow: str | Workflow, images: list[str] | dict[str, str]) -
 
 async def run_workflow(workflow: str | Workflow, images: list[str] | dict[str, str], *,
                        runner: ToolRunner | None = None, narrator=None, overlay_dir: str | Path | None = None,
-                       store=None) -> Diagnosis:
+                       store=None, on_indicator=None) -> Diagnosis:
     """Run a workflow (id, path or object) on images and return its Diagnosis.
 
     Args:
@@ -128,12 +128,14 @@ async def run_workflow(workflow: str | Workflow, images: list[str] | dict[str, s
         narrator: a ChatModel that writes the narrative; None for no narrative.
         overlay_dir: where to write segmentation overlays (PNG), if wanted.
         store: a Store to persist the diagnosis and its tool calls in.
+        on_indicator: called with each IndicatorResult as soon as its branch finishes.
     """
     wf = workflow if isinstance(workflow, Workflow) else find_workflow(workflow)[0]
     plan: Plan = compile_plan(wf)
     bound = bind_images(wf, images)
     runner = runner or default_runner()
-    ctx = DxContext(runner=runner, narrator=narrator, overlay_dir=str(overlay_dir) if overlay_dir else None)
+    ctx = DxContext(runner=runner, narrator=narrator, overlay_dir=str(overlay_dir) if overlay_dir else None,
+                    on_indicator=on_indicator)
     with get_tracer().start_as_current_span(f"workflow {wf.id}") as span:
         span.set_attribute("dxgraph.workflow", wf.id)
         span.set_attribute("dxgraph.workflow.version", wf.version)

@@ -140,3 +140,10 @@ async def test_out_of_order_steps_are_sorted(image, runner):
     assert wf.indicators[0].steps[0].tool == "toy_fraction"
     dx = await run_workflow(wf, [str(image)], runner=runner)
     assert dx.indicators[0].value == pytest.approx(0.75)
+
+
+async def test_each_indicator_is_reported_as_it_finishes(image, runner):
+    seen = []
+    dx = await run_workflow(parse_workflow(WF), [str(image)], runner=runner, on_indicator=seen.append)
+    assert sorted(r.id for r in seen) == sorted(i.id for i in dx.indicators)
+    assert {r.id: r.status for r in seen}["broken"] == "unavailable"
