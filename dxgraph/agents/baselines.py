@@ -66,7 +66,12 @@ def question_from_fact(fact: str) -> str:
     text = re.sub(r"^you had\b", "you did have", text, flags=re.I)
     m = _AUX.match(text)
     if m:
-        return f"{m.group(1).capitalize()} you {m.group(2)}?".replace(" ?", "?")
+        aux, rest = m.group(1), m.group(2)
+        # "you have hay fever" asks "Do you have hay fever?"; only a participle after it
+        # ("you have had", "you have noticed") keeps "have" as the auxiliary.
+        if aux.lower() == "have" and not re.match(r"(been|had|got|gotten|seen|done|taken|\w+ed)\b", rest, re.I):
+            return f"Do you have {rest}?".replace(" ?", "?")
+        return f"{aux.capitalize()} you {rest}?".replace(" ?", "?")
     if text.lower().startswith("you "):
         return f"Is it true that {text}?"
     return f"Have you noticed this: {text[:1].lower()}{text[1:]}?"
