@@ -281,9 +281,34 @@ async def _run_samples(samples: list[GridSample], harness: Harness, store: Store
     return counts["ran"], counts["errors"]
 
 
+def _check_images(grid: list[GridSample]) -> None:
+    """Refuse a run whose doctor would be shown a photo that does not open.
+
+    Loading a case only checks that its image files exist; a corrupt or mislabelled photo
+    would otherwise fail (or be silently dropped) in every consultation that shows it, and
+    ``retry`` could never fix it. Text-only samples (``dialogue``) never see the photo, so
+    they do not need it to open. Each distinct file is decoded once, before the run starts.
+    """
+    seen: set[str] = set()
+    for sample in grid:
+        if sample.strategy == "dialogue":
+            continue
+        for j, ref in enumerate(sample.case.images):
+            if ref.path in seen:
+                continue
+            from dxgraph.tools.imaging import load
+
+            try:
+                load(ref.path)
+            except InputError as exc:
+                raise InputError(f"case {sample.case.id!r}: field 'images[{j}].path': {exc}") from None
+            seen.add(ref.path)
+
+
 def _open_run(config: BenchConfig, store: Store, harness: Harness) -> list[GridSample]:
     temperaments = harness.temperaments()
     grid = build_grid(config, harness.load_cases(), temperaments)
+    _check_images(grid)
     identity = config.grid_identity(temperaments)
     existing = store.get_run(config.run_id)
     if existing is not None:
