@@ -113,6 +113,8 @@ def test_faulty_server_every_sample_done_or_error_then_retry_completes(db_url, t
 
         server.rates = dict.fromkeys(server.rates, 0.0)
         agents.broken_rate = 0.0
+        # Healthy now: a generous timeout, so a loaded CI machine cannot fail the retry.
+        (tmp_path / "dxgraph.yaml").write_text("request_timeout_s: 10\nmax_retries: 1\n")
         requests_before = server.requests
         res = runner.invoke(app, ["bench", "retry", "flaky", "--db", db_url, "--no-progress"])
         assert res.exit_code == 0, (res.output, res.exception)
