@@ -328,15 +328,9 @@ def _open_run(config: BenchConfig, store: Store, harness: Harness) -> list[GridS
 
 
 def _finish(run_id: str, store: Store, grid: list[GridSample]) -> tuple[str, int, int]:
-    """Set complete/partial from the store, then check once more: another shard may have
-    finished in between, and the last writer must not leave a complete run marked partial."""
-    keys = {s.key for s in grid}
-    status = "partial"
-    for _ in range(2):
-        done = store.sample_keys(run_id, "done") & keys
-        failed = store.sample_keys(run_id, "error") & keys
-        status = "complete" if len(done) == len(keys) else "partial"
-        store.set_run_status(run_id, status)
+    """Set complete/partial under the run row's lock, so the last shard to finish never
+    leaves a complete run marked partial."""
+    status, done, failed = store.settle_run_status(run_id, {s.key for s in grid})
     return status, len(done), len(failed)
 
 

@@ -124,6 +124,21 @@ class Store:
                 run.status = status
                 run.updated_at = utcnow()
 
+    def settle_run_status(self, run_id: str, keys: set[str]) -> tuple[str, set[str], set[str]]:
+        """Count the run's done/errored samples among ``keys`` and set complete/partial, in
+        one transaction holding the run row's lock: two shards finishing together serialise
+        here, and the later one sees the other's samples (they commit before this)."""
+        with self.session() as s, s.begin():
+            run = s.exec(select(RunRow).where(RunRow.id == run_id).with_for_update()).first()
+            rows = s.execute(sa_select(SampleRow.key, SampleRow.status).where(SampleRow.run_id == run_id)).all()
+            done = {k for k, st in rows if st == "done"} & keys
+            failed = {k for k, st in rows if st == "error"} & keys
+            status = "complete" if done == keys else "partial"
+            if run is not None:
+                run.status = status
+                run.updated_at = utcnow()
+            return status, done, failed
+
     # --------------------------------------------------------------- samples
     def sample_keys(self, run_id: str, status: str | None = None) -> set[str]:
         with self.session() as s:

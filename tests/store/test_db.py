@@ -89,3 +89,14 @@ def test_diagnosis_and_tool_calls_persist(store):
 def test_unreachable_database_is_a_store_error():
     with pytest.raises(StoreError, match="cannot open the store"):
         Store("sqlite:////proc/definitely/not/here.db")
+
+
+def test_settle_sets_complete_only_when_every_key_is_done(store):
+    store.create_run("r5", kind="dialogue", config={}, samples_total=2)
+    store.save_sample(SampleRow(run_id="r5", key="a"))
+    store.save_sample(SampleRow(run_id="r5", key="b", status="error", error="x"))
+    status, done, failed = store.settle_run_status("r5", {"a", "b"})
+    assert (status, done, failed) == ("partial", {"a"}, {"b"}) and store.get_run("r5").status == "partial"
+    store.save_sample(SampleRow(run_id="r5", key="b"))
+    assert store.settle_run_status("r5", {"a", "b"})[0] == "complete"
+    assert store.get_run("r5").status == "complete"
