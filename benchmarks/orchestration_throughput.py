@@ -34,6 +34,9 @@ from dxgraph.store import Store  # noqa: E402
 QUESTIONS = 3  # doctor questions per consultation -> 4 doctor + 3 patient requests
 
 
+from dxgraph.net import free_port as _free_port  # noqa: E402
+
+
 def reply_for(messages: list[dict]) -> dict:
     """The stub's answer from the raw OpenAI messages: doctor or patient by system prompt."""
     system_text = messages[0]["content"] if messages and isinstance(messages[0]["content"], str) else ""
@@ -119,14 +122,6 @@ def serve(port: int, delay: float) -> None:
             time.sleep(3600)
 
 
-def _free_port() -> int:
-    import socket
-
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def main() -> None:

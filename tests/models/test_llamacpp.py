@@ -7,7 +7,6 @@ run. It skips only when ``llama_cpp.server`` (llama-cpp-python[server]) cannot b
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pydantic import BaseModel
 from dxgraph.models import GenerateConfig, system, user
 from dxgraph.models.local import resolve_local
 from dxgraph.models.openai_compat import OpenAICompatModel
+from dxgraph.net import free_port as _free_port
 
 pytestmark = [pytest.mark.llamacpp, pytest.mark.slow]
 
@@ -38,10 +38,6 @@ class Capital(BaseModel):
     country: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

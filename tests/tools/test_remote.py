@@ -1,4 +1,3 @@
-import socket
 import threading
 import time
 
@@ -18,14 +17,9 @@ from dxgraph.tools.runner import ToolRunner
 from dxgraph.tools.server import create_app
 from dxgraph.workflows.run import run_workflow
 from tests.workflows.test_graph import WF
+from dxgraph.net import free_port as _free_port
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.fixture(scope="module")
