@@ -249,9 +249,12 @@ async def _run_samples(samples: list[GridSample], harness: Harness, store: Store
                         temperament=sample.temperament, strategy=sample.strategy, doctor=sample.doctor,
                         worker=worker)
         try:
-            result, turns = await asyncio.wait_for(harness.consult(sample), timeout=config.sample_timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that lands as the inner call finishes, and a cancelled run would keep going.
+            async with asyncio.timeout(config.sample_timeout_s):
+                result, turns = await harness.consult(sample)
             row.status, row.result_json = "done", json.dumps(result, default=str)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             row.status, row.error = "error", f"TimeoutError: sample exceeded {config.sample_timeout_s:g} s"
         except ModelError as exc:
             row.status, row.error = "error", _describe(exc)
