@@ -4,13 +4,14 @@ turns stream in as they happen, then the judge's verdict and rubric appear."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 import gradio as gr
 
 from dxgraph.errors import DxGraphError, InputError
 from dxgraph.ui import render
-from dxgraph.ui.services import Services
+from dxgraph.ui.services import Services, new_id
 
 __all__ = ["build_simulate_tab", "simulate", "case_summary"]
 
@@ -61,11 +62,13 @@ async def simulate(services: Services, case_id: str, temperament: str, strategy:
             else:
                 getter.cancel()
         result = job.result()
+        saved = _persist(services, case, temperament, strategy, doctor.spec, result)
         final = render.final_card(result.final, title=f"doctor ({doctor.spec})")
         verdict = render.judge_card(result.judge, case.diagnosis) if result.judge is not None else ""
         done = render.message_html(
             f"{result.doctor_turns} doctor turns · ended by {result.ended_by or 'doctor'} · "
-            f"{result.facts_elicited:.0%} of the facts elicited · {result.seconds:.1f} s", "ok")
+            f"{result.facts_elicited:.0%} of the facts elicited · {result.seconds:.1f} s"
+            + (f" · saved as run {saved!r}" if saved else ""), "ok")
         yield chat, final, verdict, done
     except DxGraphError as exc:
         gr.Warning(str(exc))
@@ -74,6 +77,31 @@ async def simulate(services: Services, case_id: str, temperament: str, strategy:
         log.exception("simulation failed")
         yield chat, "", "", render.message_html(
             f"Something went wrong ({type(exc).__name__}); the details are in the server log.")
+
+
+def _persist(services: Services, case, temperament: str, strategy: str, doctor: str, result) -> str | None:
+    """Store the simulation as a one-sample dialogue run (same record as the benchmark's), so
+    it shows in the Benchmarks tab with its transcript. Returns the run id, or None if the
+    store could not be written (the page still shows the result)."""
+    from dxgraph.bench.runner import KIND, result_record
+    from dxgraph.store import SampleRow
+
+    run_id = new_id("sim")
+    try:
+        store = services.store
+        store.create_run(run_id, kind=KIND, samples_total=1,
+                         config={"source": "ui-simulate", "case": case.id, "temperament": temperament,
+                                 "strategy": strategy, "doctor": doctor})
+        store.save_sample(SampleRow(run_id=run_id, key=f"{case.id}|{temperament}|{strategy}|{doctor}",
+                                    case_id=case.id, temperament=temperament, strategy=strategy, doctor=doctor,
+                                    seconds=result.seconds,
+                                    result_json=json.dumps(result_record(case, result), default=str)),
+                          result.turns)
+        store.settle_run_status(run_id, {f"{case.id}|{temperament}|{strategy}|{doctor}"})
+    except DxGraphError:
+        log.exception("could not save the simulation")
+        return None
+    return run_id
 
 
 def build_simulate_tab(services: Services) -> None:

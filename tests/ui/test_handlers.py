@@ -84,6 +84,13 @@ async def test_simulation_streams_turns_then_the_verdict(services):
     assert "confidence" in final
     assert ("correct" in verdict) and services.cases[case_id].diagnosis in verdict
     assert "doctor turns" in msg
+    run_id = msg.split("saved as run '")[1].split("'")[0]
+    [row] = services.store.samples(run_id)
+    assert row.case_id == case_id and row.status == "done"
+    assert len(services.store.turns(run_id, row.key)) == len(chat)
+    assert run_id in list(list_runs(services)["run"])  # visible in the Benchmarks tab
+    summary = run_view(services, run_id)[0]
+    assert "complete" in summary, summary
 
 
 async def test_simulation_rejects_an_unknown_temperament(services):
