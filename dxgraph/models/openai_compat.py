@@ -42,6 +42,7 @@ from dxgraph.models.structured import (
 __all__ = ["OpenAICompatModel", "RETRY_STATUSES"]
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504}) | frozenset(range(520, 530))
+_NEXT_MODE = {"json_schema": "json_object", "json_object": "prompt"}
 _POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
 # httpcore 1.0's pool does O(requests x connections) work on every request it queues or
 # releases (encode/httpcore#1035): at 128 requests in flight through one client, reused
@@ -270,6 +271,7 @@ class OpenAICompatModel:
     async def _complete(self, messages: list[Message], config: GenerateConfig, schema, timeout: float):
         """One completion, stepping down the schema modes if the server rejects one."""
         while True:
+            mode = self._schema_mode
             try:
                 return await self._post(self._payload(messages, config, schema), timeout)
             except _StatusError as exc:
@@ -277,10 +279,13 @@ class OpenAICompatModel:
                 if (
                     schema is not None
                     and exc.status in (400, 422, 500)
-                    and self._schema_mode != "prompt"
+                    and mode != "prompt"
                     and ("response_format" in text or "json_schema" in text or "json_object" in text)
                 ):
-                    self._schema_mode = "json_object" if self._schema_mode == "json_schema" else "prompt"
+                    # Step down from the mode *this* request used: concurrent calls refused for
+                    # the same mode must not each step once more (json_schema -> prompt).
+                    if self._schema_mode == mode:
+                        self._schema_mode = _NEXT_MODE[mode]
                     continue
                 raise ModelError(
                     f"model {self.name!r} at {self.url}: HTTP {exc.status}: {exc.message}"

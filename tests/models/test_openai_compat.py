@@ -236,6 +236,27 @@ async def test_falls_back_when_the_server_rejects_json_schema(status, sleeps):
     assert sleeps == []
 
 
+async def test_concurrent_refusals_step_down_once(sleeps):
+    """Eight calls refused for json_schema at once end on json_object, not on the prompt alone."""
+    formats = []
+    gate = asyncio.Event()
+
+    async def handler(request):
+        fmt = json.loads(request.content).get("response_format")
+        formats.append(fmt and fmt["type"])
+        if fmt and fmt["type"] == "json_schema":
+            if formats.count("json_schema") == 8:
+                gate.set()
+            await gate.wait()  # every call is refused only after all eight were sent
+            return httpx.Response(500, json={"detail": "response_format: Input should be 'text' or 'json_object'"})
+        return httpx.Response(200, json=completion('{"answer": "x", "confidence": 1}'))
+
+    model = make(handler)
+    outs = await asyncio.gather(*(model.generate([user(f"q{i}")], schema=Finding) for i in range(8)))
+    assert all(o.parsed.answer == "x" for o in outs)
+    assert formats.count("json_schema") == 8 and formats.count("json_object") == 8 and None not in formats
+
+
 async def test_twenty_percent_failures_still_answer_every_call(sleeps):
     rng = random.Random(0)
     failures = 0
