@@ -37,6 +37,7 @@ __all__ = [
     "STRATEGIES",
     "CaseView",
     "DoctorAction",
+    "FinalAction",
     "DoctorTurn",
     "Doctor",
     "LLMDoctor",
@@ -88,10 +89,54 @@ class CaseView(BaseModel):
         )
 
 
-class DoctorAction(BaseModel):
-    """One doctor turn: exactly one of a question or a final diagnosis."""
+def _final_wire_schema() -> dict:
+    """The final answer as a closed object whose labels are the answer list (or other/null).
 
-    model_config = ConfigDict(extra="forbid")
+    Servers that constrain decoding (vLLM's guided JSON, llama.cpp's grammars) then cannot
+    produce a label outside the list, so even a small model's final answer is usable.
+    """
+    labels = sorted(label_table.LABELS) + ["other"]
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "label": {"anyOf": [{"enum": labels}, {"type": "null"}]},
+            "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "differential": {"type": "array", "items": {"enum": labels}, "maxItems": 3},
+            "basis": {"type": "string"},
+        },
+        "required": ["label", "confidence", "differential", "basis"],
+    }
+
+
+def _action_wire_schema(schema: dict, _cls: type | None = None) -> None:
+    """DoctorAction on the wire: a question object or a final object, never both."""
+    schema.clear()
+    schema.update({
+        "title": "DoctorAction",
+        "anyOf": [
+            {"type": "object", "additionalProperties": False,
+             "properties": {"question": {"type": "string"}}, "required": ["question"]},
+            {"type": "object", "additionalProperties": False,
+             "properties": {"final": _final_wire_schema()}, "required": ["final"]},
+        ],
+    })
+
+
+def _final_action_wire_schema(schema: dict, _cls: type | None = None) -> None:
+    schema.clear()
+    schema.update({"title": "FinalAction", "type": "object", "additionalProperties": False,
+                   "properties": {"final": _final_wire_schema()}, "required": ["final"]})
+
+
+class DoctorAction(BaseModel):
+    """One doctor turn: exactly one of a question or a final diagnosis.
+
+    Its JSON schema (what a server constrains decoding to) is the two closed shapes with the
+    answer list as an enum; validation stays lenient on labels so synonyms can be mapped.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_action_wire_schema)
     question: str | None = None
     final: FinalDiagnosis | None = None
 
@@ -102,6 +147,16 @@ class DoctorAction(BaseModel):
         if self.question is not None and not self.question.strip():
             raise ValueError("question is empty")
         return self
+
+
+class FinalAction(DoctorAction):
+    """Asked when the consultation must end: the wire schema allows only the final answer.
+
+    Validation is DoctorAction's, so a model that still asks a question (an unconstrained
+    one) is told so and repaired, then recorded as abstaining, as before.
+    """
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_final_action_wire_schema)
 
 
 class DoctorTurn(BaseModel):
@@ -303,7 +358,7 @@ class LLMDoctor:
                 out = await self.model.generate(
                     msgs,
                     config=GenerateConfig(temperature=0.0, max_tokens=self.max_tokens),
-                    schema=DoctorAction,
+                    schema=FinalAction if must_finalize else DoctorAction,
                 )
             except ModelError as exc:
                 # Malformed JSON is worth a repair; if every try fails the error propagates,
@@ -315,7 +370,7 @@ class LLMDoctor:
             spent[0] += out.latency_ms
             spent[1] += out.usage.input_tokens
             spent[2] += out.usage.output_tokens
-            action: DoctorAction = out.parsed
+            action = DoctorAction(question=out.parsed.question, final=out.parsed.final)
             problem = self._problem(action, must_finalize)
             if not problem:
                 action = self._canonical(action)
@@ -345,4 +400,5 @@ class LLMDoctor:
         label = action.final.label.strip()
         canon = "other" if label.lower() == "other" else label_table.normalize_label(label)
         diff = [label_table.normalize_label(d) or d for d in action.final.differential]
+        diff = [d for d in dict.fromkeys(diff) if d != canon][:3]  # up to three alternatives
         return DoctorAction(final=action.final.model_copy(update={"label": canon, "differential": diff}))

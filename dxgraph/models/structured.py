@@ -85,30 +85,39 @@ def _hint(node: dict, defs: dict) -> str:
     if "$ref" in node:
         node = defs.get(node["$ref"].rsplit("/", 1)[-1], {})
     if "enum" in node:
+        if len(node["enum"]) > 8:  # a long answer list is in the prompt already
+            return "<one of the listed values>"
         return " | ".join(json.dumps(v) for v in node["enum"])
     for union in ("anyOf", "oneOf"):
         if union in node:
             return " or ".join(_hint(o, defs) for o in node[union])
     kind = node.get("type", "object")
+    if kind == "object" and node.get("properties"):
+        return "{" + ", ".join(f'"{k}": {_hint(v, defs)}' for k, v in node["properties"].items()) + "}"
     if kind == "array":
         return f"[{_hint(node.get('items', {}), defs)}, ...]"
     return {"boolean": "true or false", "null": "null"}.get(kind, f"<{kind}>")
+
+
+def _object_shape(node: dict, defs: dict) -> str:
+    lines = [f'  "{name}": {_hint(sub, defs)}' for name, sub in node.get("properties", {}).items()]
+    return "{\n" + ",\n".join(lines) + "\n}"
 
 
 def shape_instruction(schema: type[BaseModel]) -> str:
     """A prompt asking for JSON by the shape of an example, not the schema text.
 
     Small models asked with a raw JSON schema tend to copy the schema back; a template of
-    keys and value kinds gets an instance far more often.
+    keys and value kinds gets an instance far more often. A schema that is a choice of
+    objects (``anyOf`` at the root) is shown as its alternatives.
     """
     body = schema.model_json_schema()
     defs = body.get("$defs", {})
-    lines = [f'  "{name}": {_hint(node, defs)}' for name, node in body.get("properties", {}).items()]
-    return (
-        "Reply with only one JSON object, no prose, with exactly these keys:\n{\n"
-        + ",\n".join(lines)
-        + "\n}"
-    )
+    options = [o for o in body.get("anyOf", []) if "properties" in o]
+    if options and "properties" not in body:
+        shapes = "\nor\n".join(_object_shape(o, defs) for o in options)
+        return f"Reply with only one JSON object, no prose, in exactly one of these shapes:\n{shapes}"
+    return f"Reply with only one JSON object, no prose, with exactly these keys:\n{_object_shape(body, defs)}"
 
 
 def first_key_prefix(schema: type[BaseModel]) -> str:

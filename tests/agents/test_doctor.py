@@ -116,3 +116,43 @@ async def test_vision_doctor_gets_the_image(tmp_path):
         CaseView.from_case(case, "dialogue+image"), TRANSCRIPT)
     assert model.calls[0][1].images and model.calls[0][1].images[0].data.startswith(b"\x89PNG")
     assert "silvery" not in model.calls[0][1].text  # the photo itself, not its description
+
+
+def test_wire_schema_is_a_question_or_a_final_answer_from_the_list():
+    from dxgraph.agents.doctor import FinalAction
+    from dxgraph.models.stub_server import example_for_schema
+    from dxgraph.simulator.labels import LABELS
+
+    schema = DoctorAction.model_json_schema()
+    ask, final = schema["anyOf"]
+    assert ask["required"] == ["question"] and final["required"] == ["final"]
+    assert ask["additionalProperties"] is False and final["additionalProperties"] is False
+    label = final["properties"]["final"]["properties"]["label"]
+    assert label["anyOf"][0]["enum"] == sorted(LABELS) + ["other"] and label["anyOf"][1] == {"type": "null"}
+    # A server decoding to the schema produces valid actions; at the end only a final one.
+    assert DoctorAction.model_validate(example_for_schema(schema)).question
+    forced = FinalAction.model_json_schema()
+    assert forced["required"] == ["final"] and "question" not in forced["properties"]
+    assert FinalAction.model_validate(example_for_schema(forced)).final.label in LABELS
+
+
+async def test_final_answer_is_asked_with_the_final_only_schema_and_differential_is_capped():
+    from dxgraph.agents.doctor import FinalAction
+
+    seen = []
+
+    def reply(msgs):
+        return {"final": {"label": "Psoriasis", "confidence": 0.7, "basis": "plaques",
+                          "differential": ["psoriasis", "eczema", "eczema", "acne", "hives", "warts"]}}
+
+    model = ScriptedModel(reply)
+    original = model.generate
+
+    async def spy(messages, *, config=None, schema=None):
+        seen.append(schema)
+        return await original(messages, config=config, schema=schema)
+
+    model.generate = spy
+    out = await LLMDoctor(model).act(CaseView.from_case(CASE), TRANSCRIPT, must_finalize=True)
+    assert seen == [FinalAction]
+    assert out.action.final.label == "psoriasis" and out.action.final.differential == ["eczema", "acne", "hives"]

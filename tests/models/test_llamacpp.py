@@ -100,3 +100,25 @@ async def test_structured_call_against_llama_cpp(llama_server):
     # and the server's grammar makes the reply a valid Capital.
     assert isinstance(out.parsed, Capital) and out.parsed.city
     assert model._schema_mode in ("json_schema", "json_object")
+
+
+async def test_doctor_turns_are_grammar_constrained_to_the_answer_list(llama_server):
+    """A 135M model cannot follow the doctor's rules by itself; with the wire schema as a
+    grammar every turn it produces is a usable action, and its final label is on the list."""
+    from dxgraph.agents.doctor import CaseView, LLMDoctor
+    from dxgraph.simulator.labels import LABELS
+    from dxgraph.types import Case, Turn
+
+    case = Case(id="g1", age=30, sex="female", chief_complaint="An itchy red rash on my wrists.",
+                diagnosis="eczema", split="test")
+    model = OpenAICompatModel("smollm2", llama_server, timeout_s=120)
+    doctor = LLMDoctor(model, max_tokens=160)
+    view = CaseView.from_case(case)
+    transcript = [Turn(index=0, role="patient", text=case.chief_complaint)]
+    first = await doctor.act(view, transcript)
+    last = await doctor.act(view, transcript, must_finalize=True)
+    await model.aclose()
+    assert (first.action.question or "").strip() or first.action.final is not None
+    assert last.action.final is not None and last.action.question is None
+    assert last.action.final.label in (*LABELS, "other", None)
+    assert len(last.action.final.differential) <= 3
