@@ -400,5 +400,5 @@ class LLMDoctor:
         label = action.final.label.strip()
         canon = "other" if label.lower() == "other" else label_table.normalize_label(label)
         diff = [label_table.normalize_label(d) or d for d in action.final.differential]
-        diff = [d for d in dict.fromkeys(diff) if d != canon][:3]  # up to three alternatives
+        diff = [d for d in dict.fromkeys(diff) if d not in (canon, "other")][:3]  # up to three alternatives
         return DoctorAction(final=action.final.model_copy(update={"label": canon, "differential": diff}))

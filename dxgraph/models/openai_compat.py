@@ -35,7 +35,7 @@ from dxgraph.models.structured import (
     RawReply,
     generate_with_repairs,
     response_format,
-    schema_instruction,
+    shape_instruction,
     with_instruction,
 )
 
@@ -221,7 +221,8 @@ class OpenAICompatModel:
 
     def _payload(self, messages: list[Message], config: GenerateConfig, schema: type[BaseModel] | None) -> dict:
         if schema is not None and self._schema_mode != "json_schema":
-            messages = with_instruction(messages, schema_instruction(schema))
+            # The shape, not the schema text: small models copy a schema's descriptions back.
+            messages = with_instruction(messages, shape_instruction(schema))
         payload: dict[str, Any] = {"model": self.name, "messages": [_wire_message(m) for m in messages]}
         for key in ("temperature", "max_tokens", "seed", "stop"):
             value = getattr(config, key)

@@ -26,7 +26,6 @@ __all__ = [
     "parse_structured",
     "repair_messages",
     "response_format",
-    "schema_instruction",
     "shape_instruction",
     "first_key_prefix",
     "with_instruction",
@@ -71,14 +70,6 @@ def parse_structured(text: str, schema: type[BaseModel]) -> BaseModel:
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()[:5]
         )
         raise StructuredOutputError(f"the JSON does not match {schema.__name__}: {problems}") from None
-
-
-def schema_instruction(schema: type[BaseModel]) -> str:
-    """A prompt line asking for one JSON object matching ``schema`` (for unconstrained models)."""
-    return (
-        "Reply with only one JSON object, no prose and no code fences, that matches this "
-        f"JSON schema:\n{json.dumps(schema.model_json_schema(), separators=(',', ':'))}"
-    )
 
 
 def _hint(node: dict, defs: dict) -> str:

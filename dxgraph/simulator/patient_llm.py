@@ -23,7 +23,7 @@ class PatientOutput(BaseModel):
     """The LLM patient's structured reply; the consultation ends only via the flag."""
 
     model_config = ConfigDict(extra="forbid")
-    reply: str
+    reply: str = Field(min_length=1)
     revealed_fact_ids: list[str] = Field(default_factory=list)
     end_consultation: bool = False
 
