@@ -71,3 +71,18 @@ def list_models(
         spec = row["spec"] or "[dim]not configured (feature unavailable)[/dim]"
         table.add_row(row["role"], spec, row["source"])
     console.print(table)
+
+
+@app.command("export")
+def export(
+    model: Annotated[str, typer.Argument(help="'smollm2' or a .gguf file.")],
+    out: Annotated[str, typer.Argument(help="Folder to write the transformers model to.")],
+) -> None:
+    """Write a local GGUF model as a transformers folder, e.g. for vLLM to serve offline."""
+    from dxgraph.cli import console
+    from dxgraph.models.local import export_transformers
+
+    folder = export_transformers(model, out)
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    console.print(f"wrote {folder} ({size / 1e6:.0f} MB); serve it with: "
+                  f"vllm serve {folder} --served-model-name {model if model == 'smollm2' else 'local'}")

