@@ -101,6 +101,11 @@ def scrape(url: str) -> dict[str, float]:
         text = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
     except OSError:
         return {}
+    return parse_metrics(text)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text exposition -> {metric name: value summed over its label sets}."""
     values: dict[str, float] = {}
     for line in text.splitlines():
         m = re.match(r"^([a-zA-Z_:]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$", line)

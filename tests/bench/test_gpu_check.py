@@ -49,3 +49,25 @@ def test_vllm_without_a_gpu_says_what_to_do_instead():
         "no CUDA device: vLLM needs a GPU host (rehearse on CPU with --server llamacpp)",
         "vLLM is not installed: pip install 'dxgraph[serve]' (or rehearse with --server llamacpp)",
     )
+
+
+def test_prefix_cache_rate_reads_vllm_counters_of_either_naming():
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import run_gpu_check as g
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    v1 = g.parse_metrics(
+        '# HELP vllm:prefix_cache_hits_total Prefix cache hits.\n'
+        'vllm:prefix_cache_hits_total{engine="0",model_name="dx-small"} 300.0\n'
+        'vllm:prefix_cache_hits_created{engine="0",model_name="dx-small"} 1.7e9\n'
+        'vllm:prefix_cache_queries_total{engine="0",model_name="dx-small"} 400.0\n'
+        'vllm:prefix_cache_queries_total{engine="1",model_name="dx-small"} 100.0\n')
+    before = {"vllm:prefix_cache_hits_total": 100.0, "vllm:prefix_cache_queries_total": 100.0}
+    rows = dict(g.rows_for({"samples_done": 4, "samples_failed": 0, "usage": {"output_tokens": 80, "input_tokens": 800}},
+                           2.0, before, v1))
+    assert rows["prefix-cache hit rate"] == "50.0%"  # (300-100) / (500-100)
+    assert rows["generated tokens per second"] == "40" and rows["samples per second"] == "2.00"
+    old = g.parse_metrics("vllm:gpu_prefix_cache_hits_total 3\nvllm:gpu_prefix_cache_queries_total 4\n")
+    assert dict(g.rows_for({}, 1.0, {}, old))["prefix-cache hit rate"] == "75.0%"
+    assert dict(g.rows_for({}, 1.0, {}, {}))["prefix-cache hit rate"].startswith("n/a")
