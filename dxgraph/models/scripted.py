@@ -43,6 +43,7 @@ class ScriptedModel:
         self.name = name
         self.spec = "scripted"
         self.calls: list[list[Message]] = []
+        self.schemas: list[type[BaseModel] | None] = []  # the schema each call asked for
 
     def _next(self, messages: list[Message]) -> Reply:
         if callable(self._replies):
@@ -64,6 +65,7 @@ class ScriptedModel:
     ) -> ModelOutput:
         start = time.perf_counter()
         self.calls.append(list(messages))
+        self.schemas.append(schema)
         reply = self._next(list(messages))
         if isinstance(reply, Exception):
             raise reply

@@ -6,6 +6,7 @@ Split from ``patient.py`` to keep each module small; import them from either.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 
@@ -26,6 +27,25 @@ class PatientOutput(BaseModel):
     reply: str = Field(min_length=1)
     revealed_fact_ids: list[str] = Field(default_factory=list)
     end_consultation: bool = False
+
+
+@functools.lru_cache(maxsize=256)
+def _output_for(fact_ids: tuple[str, ...]) -> type[PatientOutput]:
+    """PatientOutput whose wire schema lists this case's fact ids, every key required.
+
+    A server that constrains decoding then cannot invent an id; validation stays that of
+    PatientOutput (unknown ids from unconstrained models are dropped in ``step``).
+    """
+
+    def wire(schema: dict, _cls: type) -> None:
+        ids = schema["properties"]["revealed_fact_ids"]
+        if fact_ids:
+            ids["items"] = {"enum": list(fact_ids)}
+        else:
+            ids["maxItems"] = 0
+        schema["required"] = ["reply", "revealed_fact_ids", "end_consultation"]
+
+    return type("PatientOutput", (PatientOutput,), {"model_config": ConfigDict(extra="forbid", json_schema_extra=wire)})
 
 
 _PATIENT_RULES = (
@@ -56,6 +76,7 @@ class LLMPatient:
         self.disclosed: dict[str, int] = {}
         self._messages: list[Message] = []
         self._fact_ids: set[str] = set()
+        self._schema: type[PatientOutput] = PatientOutput
         self._turn = 0
         self._seed = 0
         self._case: Case | None = None
@@ -67,6 +88,7 @@ class LLMPatient:
         self._turn = 0
         self.disclosed = {}
         self._fact_ids = {f.id for f in case.facts}
+        self._schema = _output_for(tuple(sorted(self._fact_ids)))
         who = ", ".join(
             x for x in (f"{case.age} years old" if case.age else "", case.sex or "") if x
         )
@@ -92,7 +114,7 @@ class LLMPatient:
             config=GenerateConfig(
                 temperature=0.7, max_tokens=self.max_tokens, seed=self._seed + self._turn
             ),
-            schema=PatientOutput,
+            schema=self._schema,
         )
         parsed: PatientOutput = out.parsed
         revealed = [fid for fid in dict.fromkeys(parsed.revealed_fact_ids) if fid in self._fact_ids]

@@ -139,20 +139,11 @@ def test_wire_schema_is_a_question_or_a_final_answer_from_the_list():
 async def test_final_answer_is_asked_with_the_final_only_schema_and_differential_is_capped():
     from dxgraph.agents.doctor import FinalAction
 
-    seen = []
-
     def reply(msgs):
         return {"final": {"label": "Psoriasis", "confidence": 0.7, "basis": "plaques",
                           "differential": ["psoriasis", "eczema", "eczema", "acne", "hives", "warts"]}}
 
     model = ScriptedModel(reply)
-    original = model.generate
-
-    async def spy(messages, *, config=None, schema=None):
-        seen.append(schema)
-        return await original(messages, config=config, schema=schema)
-
-    model.generate = spy
     out = await LLMDoctor(model).act(CaseView.from_case(CASE), TRANSCRIPT, must_finalize=True)
-    assert seen == [FinalAction]
+    assert model.schemas == [FinalAction]
     assert out.action.final.label == "psoriasis" and out.action.final.differential == ["eczema", "acne", "hives"]

@@ -144,3 +144,20 @@ async def test_human_patient_waits_for_typed_text():
     quiet = HumanPatient(timeout_s=0.05)
     quiet.reset(None)
     assert (await quiet.step("Hello?")).end
+
+
+async def test_llm_patient_wire_schema_offers_only_this_cases_fact_ids():
+    model = ScriptedModel([{"reply": "Yes.", "revealed_fact_ids": ["itch"], "end_consultation": False}])
+    p = LLMPatient(model)
+    p.reset(CASE, _Persona())
+    await p.step("Does it itch?")
+    schema = model.schemas[0].model_json_schema()
+    assert schema["properties"]["revealed_fact_ids"]["items"] == {"enum": ["asthma", "cream", "itch", "where"]}
+    assert set(schema["required"]) == {"reply", "revealed_fact_ids", "end_consultation"}
+    assert schema["properties"]["reply"]["minLength"] == 1
+    bare = Case(id="p2", chief_complaint="A sore.", diagnosis="abscess", split="test")
+    p.reset(bare, _Persona())
+    await_model = ScriptedModel([{"reply": "No.", "revealed_fact_ids": [], "end_consultation": False}])
+    p.model = await_model
+    await p.step("Anything else?")
+    assert await_model.schemas[0].model_json_schema()["properties"]["revealed_fact_ids"]["maxItems"] == 0
