@@ -157,7 +157,7 @@ async def test_llm_patient_wire_schema_offers_only_this_cases_fact_ids():
     assert schema["properties"]["reply"]["minLength"] == 1
     bare = Case(id="p2", chief_complaint="A sore.", diagnosis="abscess", split="test")
     p.reset(bare, _Persona())
-    await_model = ScriptedModel([{"reply": "No.", "revealed_fact_ids": [], "end_consultation": False}])
-    p.model = await_model
+    second = ScriptedModel([{"reply": "No.", "revealed_fact_ids": [], "end_consultation": False}])
+    p.model = second
     await p.step("Anything else?")
-    assert await_model.schemas[0].model_json_schema()["properties"]["revealed_fact_ids"]["maxItems"] == 0
+    assert second.schemas[0].model_json_schema()["properties"]["revealed_fact_ids"]["maxItems"] == 0
