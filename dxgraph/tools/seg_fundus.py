@@ -5,10 +5,11 @@ brightest disc-sized blob (after closing away the dark vessels) as the disc's lo
 In a region around it, vessels are found (what a closing lifts clearly) and filled in
 from their neighbours. The disc margin is the steepest iso-contour at or below half-way
 between the retina's and the disc's local levels; the cup is split from the rim half-way
-between their levels, each sampled clear of the soft cup edge. Half-way is where a
-blurred step edge really is, so results do not depend on image sharpness. Disc and cup
-are near-ellipses: each is returned as an ellipse fitted to its margin where no vessel
-crosses it.
+between their levels, each sampled clear of the soft cup edge (and the rim clear of the
+disc margin). The rim's level is allowed to vary around the disc, since a healthy
+temporal rim is paler than the rest. Half-way is where a blurred step edge really is, so
+results do not depend on image sharpness. Disc and cup are near-ellipses: each is
+returned as an ellipse fitted to its margin where no vessel crosses it.
 """
 
 from __future__ import annotations
@@ -169,6 +170,29 @@ def _raster(shape: tuple[int, int], fit: Ellipse, scale: float, offset: tuple[in
     return out
 
 
+def _rim_level(img: np.ndarray, rim: np.ndarray, theta: np.ndarray, sectors: int = 12) -> np.ndarray:
+    """The rim's level at every pixel: a first harmonic in the angle around the disc centre.
+
+    It is fitted to the medians of the angular sectors that hold enough rim samples, and
+    kept within their range so that it never extrapolates past what was seen. With fewer
+    than half the sectors sampled, the pooled median is used everywhere.
+    """
+    sector = ((theta + math.pi) / (2 * math.pi) * sectors).astype(int) % sectors
+    need = max(5, int(0.1 * rim.sum() / sectors))
+    angles, levels = [], []
+    for s in range(sectors):
+        values = img[rim & (sector == s)]
+        if values.size >= need:
+            angles.append(-math.pi + (s + 0.5) * 2 * math.pi / sectors)
+            levels.append(float(np.median(values)))
+    if len(levels) < sectors // 2:
+        return np.full(img.shape, float(np.median(img[rim])))
+    a = np.asarray(angles)
+    basis = np.stack([np.ones_like(a), np.cos(a), np.sin(a)], axis=1)
+    c0, c1, c2 = np.linalg.lstsq(basis, np.asarray(levels), rcond=None)[0]
+    return np.clip(c0 + c1 * np.cos(theta) + c2 * np.sin(theta), min(levels), max(levels))
+
+
 def find_disc_cup(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Disc and cup masks of a fundus photograph (``(H, W, 3)`` floats in [0, 1]).
 
@@ -249,25 +273,32 @@ def find_disc_cup(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     disc_el = _raster(disc.shape, disc_fit, 1.0, (0, 0))
 
     # Cup: the brighter core inside the disc, split from the rim half-way between them.
-    # Start from the outer disc (rim unless the cup is huge) and the brightest core.
+    # Start from the outer disc (rim unless the cup is huge) and the brightest core. The
+    # rim's level is modelled around the disc, not pooled: a pale temporal rim (common in
+    # healthy eyes) or uneven lighting would otherwise sit above a pooled half-way level
+    # and join the cup, leaving almost no rim on that side.
     smooth = np.where(disc_el, ndi.gaussian_filter(cup_img, 0.1 * rr), -np.inf)
     peak = np.unravel_index(int(np.argmax(smooth)), cup_img.shape)
     rho = _rho(disc.shape, disc_fit)
-    outer = (rho > 0.75) & (rho < 0.92)
-    t_cup = 0.5 * (float(smooth[peak]) + float(np.median(cup_img[outer]))) if outer.any() else float(smooth[peak])
+    theta = np.arctan2(yy - disc_fit[0], xx - disc_fit[1])
+    outer = (rho > 0.75) & (rho < 0.92) & disc_el
+    t_cup = 0.5 * (float(smooth[peak]) + _rim_level(cup_img, outer, theta)) if outer.any() else float(smooth[peak])
     cup = _component_at((cup_img > t_cup) & disc_el, peak)
+    # The rim is sampled clear of the disc's blurred margin, which darkens its outer edge.
+    inside = ndi.binary_erosion(disc_el, iterations=2)
+    inner = ndi.binary_erosion(disc_el, iterations=2 + int(0.05 * rr))
     for _ in range(3):
-        # The rim level is sampled clear of the cup's soft edge where the rim is wide enough.
-        rim = disc_el & ndi.binary_erosion(disc_el, iterations=2)
+        # ... and clear of the cup's soft edge, where the rim is wide enough for both.
         for gap in (max(1, int(0.15 * rr)), 1):
-            far = rim & ~ndi.binary_dilation(cup, iterations=gap)
+            far = inside & ~ndi.binary_dilation(cup, iterations=gap)
             if far.sum() >= 0.02 * disc_el.sum():
                 break
-        rim = far
+        rim = far & inner if (far & inner).sum() >= 0.02 * disc_el.sum() else far
         # The cup level is sampled in its inner half, clear of its soft edge.
         core = cup & (_rho(cup.shape, _moment_fit(cup)) < 0.5) if cup.sum() >= 8 else cup
         core = core if core.sum() >= 4 else cup
-        t_cup = _level_threshold(cup_img, core, rim, t_cup)
+        if core.sum() >= 5 and rim.sum() >= 5:
+            t_cup = 0.5 * (float(np.median(cup_img[core])) + _rim_level(cup_img, rim, theta))
         cup = _component_at((cup_img > t_cup) & disc_el, peak)
     if cup.sum() < 4:
         raise ToolError("no optic cup found inside the disc (no paler core)")
