@@ -1,14 +1,17 @@
 """Content-addressed cache of tool outputs.
 
-The key of a call hashes the tool name, its version, the digests of its inputs and its
-args. Output digests are derived from the key, so a chain of cached steps resolves without
+The key of a call hashes the tool name, its version, the source code of dxgraph's tools
+and of the tool's own module, the digests of its inputs and its args: editing a segmenter
+invalidates its cached results even if nobody bumps the version. Output digests are derived from the key, so a chain of cached steps resolves without
 loading any intermediate array. Arrays are stored as ``.npz`` and scalars as JSON;
 nothing is pickled (``allow_pickle=False`` on every load).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import threading
 from collections import OrderedDict
@@ -23,7 +26,7 @@ from dxgraph.tools.data import Image, Mask, array_digest
 if TYPE_CHECKING:
     from dxgraph.tools.registry import ToolSpec
 
-__all__ = ["Ref", "ToolCache", "call_key", "file_digest", "value_digest"]
+__all__ = ["Ref", "ToolCache", "call_key", "code_digest", "file_digest", "value_digest"]
 
 
 _MISSING = object()
@@ -71,9 +74,29 @@ def value_digest(value: Any) -> str:
     return hashlib.blake2b(json.dumps(value, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
+@functools.lru_cache(maxsize=64)
+def code_digest(module_file: str | None) -> str:
+    """Digest of dxgraph/tools/*.py and the module defining a tool (read once per process)."""
+    h = hashlib.blake2b(digest_size=16)
+    files = sorted(Path(__file__).parent.glob("*.py"))
+    if module_file and Path(module_file).parent != Path(__file__).parent:
+        files.append(Path(module_file))
+    for path in files:
+        try:
+            h.update(path.read_bytes())
+        except OSError:  # a zipped or frozen install: the version alone keys the cache
+            continue
+    return h.hexdigest()
+
+
 def call_key(spec: "ToolSpec", input_digests: dict[str, str], args: dict[str, Any]) -> str:
+    try:
+        module_file = inspect.getsourcefile(spec.fn)
+    except TypeError:  # a builtin or a proxy without a source file
+        module_file = None
     payload = json.dumps(
-        {"tool": spec.name, "version": spec.version, "inputs": input_digests, "args": args},
+        {"tool": spec.name, "version": spec.version, "code": code_digest(module_file),
+         "inputs": input_digests, "args": args},
         sort_keys=True,
         default=str,
     )

@@ -142,6 +142,33 @@ def test_call_key_is_content_addressed():
     assert base != call_key(get_tool("_test_reg_fraction"), {"image": "d1"}, {"cut": 0.5, "mode": "gt"})
 
 
+def test_call_key_changes_when_the_tool_code_changes(tmp_path, monkeypatch):
+    """Editing a tool's module invalidates its cache even when nobody bumps the version."""
+    import importlib
+    import sys
+
+    from dxgraph.tools import cache
+
+    module = tmp_path / "_edited_tool.py"
+    module.write_text(
+        "from dxgraph.tools.registry import tool\n"
+        "@tool(name='_test_reg_edited')\n"
+        "def edited(x: float) -> float:\n"
+        "    return x * 2\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("_edited_tool")
+    spec = get_tool("_test_reg_edited")
+    before = call_key(spec, {}, {"x": 1.0})
+    assert before == call_key(spec, {}, {"x": 1.0})
+    module.write_text(module.read_text().replace("x * 2", "x * 3"))
+    cache.code_digest.cache_clear()  # a new process reads the sources afresh
+    try:
+        assert call_key(spec, {}, {"x": 1.0}) != before
+    finally:
+        sys.modules.pop("_edited_tool", None)
+
+
 def test_digests_depend_on_content_only(tmp_path):
     a = np.arange(6, dtype=np.float32)
     assert value_digest(Image(a.copy(), spacing=(1.0,))) == value_digest(Image(a.copy(), spacing=(2.0,)))
