@@ -40,6 +40,8 @@ from dxgraph.simulator.patient import (
 )
 from dxgraph.types import Case, FinalDiagnosis, Turn
 
+REPEAT_SIMILARITY = 0.95  # a patient sentence this close to one already heard is a repeat
+
 __all__ = ["KnowledgeBase", "RuleDoctor", "question_from_fact", "sentences"]
 
 def sentences(text: str) -> list[str]:
@@ -230,13 +232,18 @@ class RuleDoctor:
         """The posterior over ``kb.labels`` and each observation's log-score contribution."""
         logp = np.zeros(len(self.kb.labels))
         contributions = []
+        heard: list[np.ndarray] = []
         for text, beta, visual in self._observations(view, transcript):
             vecs = self.kb.embedder.embed(sentences(text) or [text])
             if not visual:
                 # Sentences like "No idea." or "I'm so worried" resemble nothing in the base:
                 # they carry no evidence, and their noise would otherwise add up.
                 relevant = cosine_matrix(vecs, self.kb.fact_vecs).max(1) >= self.evidence_floor
+                # A fact the patient repeats is not new evidence: count each one once.
+                if heard:
+                    relevant &= cosine_matrix(vecs, np.vstack(heard)).max(1) < REPEAT_SIMILARITY
                 vecs = vecs[relevant]
+                heard.extend(vecs)
             delta = beta * self.kb.label_scores(vecs, visual=visual)
             logp += delta
             contributions.append((text, delta))

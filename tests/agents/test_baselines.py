@@ -71,3 +71,23 @@ async def test_accuracy_well_above_chance(kb):
         correct += res.judge.correct
         assert res.final.basis and len(res.final.differential) == 3
     assert correct / len(cases) >= 0.5
+
+
+def test_a_repeated_answer_is_counted_once(kb):
+    case = load_cases(split="test")[0]
+    doctor = RuleDoctor(kb)
+    view = CaseView.from_case(case)
+    answer = case.facts[0].text
+    opening = Turn(index=0, role="patient", text=case.chief_complaint)
+
+    def turns(n):
+        out = [opening]
+        for i in range(n):
+            out += [Turn(index=2 * i + 1, role="doctor", text="Tell me more?"),
+                    Turn(index=2 * i + 2, role="patient", text=answer)]
+        return out
+
+    once, _ = doctor.posterior(view, turns(1))
+    thrice, contributions = doctor.posterior(view, turns(3))
+    assert abs(once - thrice).max() < 1e-9
+    assert abs(contributions[1][1]).max() > 0 and abs(contributions[-1][1]).max() == 0
