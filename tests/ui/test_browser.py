@@ -69,6 +69,23 @@ def _open(browser, url):
     return context, page
 
 
+def _upload(page, component: str, path: Path, shown: str) -> None:
+    """Attach a file and wait until the page shows ``shown``.
+
+    On a loaded machine the file input can exist before Gradio's handlers are attached, and
+    a change event fired then is lost: attach again (at most three times) instead of
+    waiting a minute for something that will not come.
+    """
+    for attempt in range(3):
+        page.set_input_files(f"{component} input[type=file]", str(path))
+        try:
+            page.wait_for_selector(shown, timeout=20_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; retried, then re-raised
+            if attempt == 2:
+                raise
+
+
 def _shot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -147,8 +164,7 @@ def test_upload_a_fundus_photo_and_run_glaucoma(server, browser, tmp_path):
     try:
         page.get_by_role("tab", name="Workflow").click()
         page.wait_for_selector("#wf-run")
-        page.set_input_files("#wf-files input[type=file]", str(photo))
-        page.wait_for_selector(f"#wf-files :text('{photo.name}')")
+        _upload(page, "#wf-files", photo, f"#wf-files :text('{photo.name}')")
         started = time.perf_counter()
         page.click("#wf-run")
         page.wait_for_selector("#wf-card .dx-outcome, #wf-msg .dx-msg-error", timeout=180_000)
@@ -171,8 +187,7 @@ def test_yaml_upload_shows_errors_with_lines(server, browser, tmp_path):
     context, page = _open(browser, url)
     try:
         page.get_by_role("tab", name="Workflow").click()
-        page.set_input_files("#wf-yaml input[type=file]", str(bad))
-        page.wait_for_selector("#wf-msg .dx-msg-error")
+        _upload(page, "#wf-yaml", bad, "#wf-msg .dx-msg-error")
         assert "broken_workflow.yaml:3:" in page.inner_text("#wf-msg")
     finally:
         context.close()
@@ -267,8 +282,7 @@ def test_upload_of_a_wrong_type_is_refused_with_a_message(server, browser, tmp_p
     odd.write_bytes(b"this is not a png at all")
     context, page = _open(browser, url)
     try:
-        page.set_input_files("#consult-files input[type=file]", str(odd))
-        page.wait_for_selector("#consult-files :text('photo.png')")
+        _upload(page, "#consult-files", odd, "#consult-files :text('photo.png')")
         _send(page, "Here is a photo of my eye", wait=False)
         page.wait_for_selector("#consult-msg .dx-msg-error")
         assert "does not look like a PNG file" in page.inner_text("#consult-msg")
