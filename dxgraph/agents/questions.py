@@ -8,110 +8,37 @@ from __future__ import annotations
 
 import re
 
+from dxgraph.agents.lexicon import (
+    ADJECTIVE,
+    ADVERBS,
+    BARE_NOUNS,
+    BE,
+    BODY,
+    DETS,
+    DO,
+    HAVE,
+    HE,
+    LEXICON,
+    LEX_FORMS,
+    MODAL,
+    MOVABLE,
+    NEG,
+    NOT_SUBJECT,
+    PARTICIPLES,
+    PARTICIPLE_AFTER_S,
+    PAST,
+    PREPS,
+    PRONOUNS,
+    SHE,
+    STOP,
+    SUBORDINATORS,
+    SWAP,
+    base_of_past,
+    base_of_s,
+    is_regular_past,
+)
+
 __all__ = ["question_from_fact"]
-
-# Turning a train fact into the yes/no question a doctor would ask. Plain rules, no model:
-# find the clause's subject and finite verb, then invert (be/have/modal auxiliaries) or add
-# do-support (-s verbs -> Does, past -> Did, plural/"you" -> Do). Negatives are asked
-# positively ("I don't have any fever" -> "Do you have any fever?"), as a doctor would.
-# Verbs after a noun subject are recognised only from the closed classes, a small lexicon
-# and -ed/irregular pasts: "The outer sides of..." must not read "sides" as a verb.
-_SWAP = {"i": "you", "me": "you", "my": "your", "mine": "yours", "myself": "yourself",
-         "we": "you", "us": "you", "our": "your", "ours": "yours", "ourselves": "yourselves"}
-_BE = {"am", "is", "are", "was", "were", "'m", "'re"}
-_HAVE = {"have", "has", "had", "'ve"}
-_MODAL = {"can", "could", "will", "would", "should", "may", "might", "must", "'ll", "'d"}
-_DO = {"do", "does", "did"}
-_NEG = {"not", "n't"}
-_ADVERBS = set("again all almost already also always barely constantly ever first hardly just mainly "
-               "mostly never now often once only quite rarely really sometimes still usually very".split())
-_MOVABLE = {"sometimes", "often", "usually", "always", "also", "still", "once", "now"}
-_DETS = set("the a an your his her its their this that these those each every no any another".split())
-_PREPS = set("about above across after against along around as at before behind below beneath beside "
-             "between by down during except for from in inside into like near next of off on onto out "
-             "outside over round since through throughout to towards under until up upon with within "
-             "without".split())
-_SUBORDINATORS = set("when whenever if before after since once while where because although though "
-                     "unless until than that which who like".split())
-# Words that end a noun-phrase subject: what follows them is another clause.
-_STOP = set("when whenever if because although though unless while where which who than".split())
-_NOT_SUBJECT = _PREPS | _STOP | {"and", "but", "or", "so", "then", "whose", "once"}
-# Pronoun subjects: "sg"/"pl" take any -s/base word as the verb; "strict" ones are also
-# determiners ("this flare", "some nails") and need a known verb form.
-_PRONOUNS = {"you": "pl", "they": "pl", "it": "sg", "he": "sg", "she": "sg", "nothing": "sg",
-             "something": "sg", "everything": "sg", "anything": "sg", "this": "strict-sg",
-             "that": "strict-sg", "one": "strict-sg", "each": "strict-sg", "these": "strict-pl",
-             "those": "strict-pl", "some": "strict-pl", "both": "strict-pl", "all": "strict-pl",
-             "most": "strict-pl", "none": "strict-pl", "many": "strict-pl", "few": "strict-pl"}
-_PARTICIPLE_AFTER_S = {"been", "got", "gotten", "gone", "had", "done", "grown", "become", "spread", "never",
-                       "always", "already", "just", "started", "stopped", "changed"}
-_HE = set("father dad brother son nephew grandfather grandad uncle husband boyfriend partner".split())
-_SHE = set("mother mum mom sister daughter niece grandmother grandma aunt wife girlfriend".split())
-_BARE_NOUNS = {"pain", "itching", "itch", "swelling", "redness", "rash", "skin", "discharge", "bleeding"}
-# Verbs recognised after a noun subject ("The itching keeps...", "Hot showers make...").
-# Words that are more often nouns or adjectives here (crack, flake, dry, clear, water) are left out.
-_LEXICON = set("ache affect appear become begin bleed bother break burn catch cause change come crust "
-               "disappear ease fade fall feel flare get give go grow happen heal help hurt improve itch "
-               "keep leave look make matter move need peel pop press say seem set settle shoot show smell "
-               "sneeze soften sound split spread start stay stick sting stop sweat swell take tend throb "
-               "tingle touch turn wake weep wobble".split())
-_IRREGULAR = [entry.split() for entry in (
-    "become became become|begin began begun|bleed bled bled|break broke broken|bring brought brought|"
-    "build built built|burn burnt burnt|buy bought bought|catch caught caught|come came come|do did done|"
-    "drink drank drunk|eat ate eaten|fall fell fallen|feel felt felt|find found found|forget forgot forgotten|"
-    "get got gotten|give gave given|go went gone|grow grew grown|have had had|hear heard heard|hold held held|"
-    "keep kept kept|know knew known|leave left left|lose lost lost|make made made|meet met met|pay paid paid|"
-    "ride rode ridden|rise rose risen|run ran run|say said said|see saw seen|send sent sent|shake shook shaken|"
-    "shrink shrank shrunk|sit sat sat|sleep slept slept|speak spoke spoken|spend spent spent|stand stood stood|"
-    "stick stuck stuck|sting stung stung|swell swelled swollen|swim swam swum|take took taken|tell told told|"
-    "think thought thought|throw threw thrown|wake woke woken|wear wore worn|write wrote written").split("|")]
-_PAST = {past: base for base, past, _ in _IRREGULAR}
-_PARTICIPLES = {part for *_, part in _IRREGULAR} | set("been got spread cut hurt put set split shut".split())
-_PAST_OVERRIDES = {"dyed": "dye", "ached": "ache", "eyed": "eye"}
-
-
-def _s_form(base: str) -> str:
-    if re.search(r"[^aeiou]y$", base):
-        return base[:-1] + "ies"
-    return base + ("es" if re.search(r"(s|sh|ch|x|z|o)$", base) else "s")
-
-
-_LEX_FORMS = {base: base for base in _LEXICON} | {_s_form(base): base for base in _LEXICON} | {
-    "lasts": "last", "clears": "clear", "dries": "dry"}  # unambiguous only in the -s form
-
-
-def _base_of_s(word: str) -> str:
-    w = word.lower()
-    if w in ("has", "does", "goes", "is"):
-        return {"has": "have", "does": "do", "goes": "go", "is": "be"}[w]
-    if re.search(r"[^aeiou]ies$", w):
-        return w[:-3] + "y"
-    return w[:-2] if re.search(r"(ch|sh|ss|x|zz)es$", w) else w[:-1]
-
-
-def _is_regular_past(word: str) -> bool:
-    w = word.lower()
-    return len(w) > 3 and w.endswith("ed") and w.isalpha() and not w.endswith("eed") \
-        and w not in {"hundred", "naked", "tired", "shed", "sled", "bred"}
-
-
-def _base_of_past(word: str) -> str:
-    w = word.lower()
-    if w in _PAST_OVERRIDES or w in _PAST:
-        return _PAST_OVERRIDES.get(w) or _PAST[w]
-    stem = w[:-2]
-    if stem.endswith("i"):
-        return stem[:-1] + "y"
-    if len(stem) > 2 and stem[-1] == stem[-2] and stem[-1] not in "lsfzd":  # stopped, rubbed
-        return stem[:-1]
-    one_syllable = len(re.findall(r"[aeiouy]+", stem)) == 1
-    # noticed, shaved, tingled, caused, continued, irritated, changed
-    if (one_syllable and re.search(r"(^|[^aeiou])[aeiou][^aeiouwxy]$", stem)) or re.search(
-            r"([cvzu]|[^aeiou]at|[bcdfgkptz]l|[aeiou]s|[rnl]s|ang|[rld]g|[^aeiou]ag|[^aeiou]ib|"
-            r"[^aeiou][aeiou][dk]|[^aeiou][aiu]r)$", stem):
-        return stem + "e"
-    return stem
-
 
 def _tokens(fact: str) -> list[str]:
     """Words in the second person, contractions split off ("it's" -> "it", "'s")."""
@@ -131,8 +58,8 @@ def _tokens(fact: str) -> list[str]:
         low, after_i = w.lower(), i > 0 and original[i - 1] == "I"
         if after_i and low in ("am", "'m", "was"):
             out[i] = {"am": "are", "'m": "'re", "was": "were"}[low]
-        elif low in _SWAP and (low != "us" or w == "us"):
-            out[i] = _SWAP[low]
+        elif low in SWAP and (low != "us" or w == "us"):
+            out[i] = SWAP[low]
     return out
 
 
@@ -142,7 +69,7 @@ def _join(words: list[str]) -> str:
 
 
 def _skip_adverbs(words: list[str], i: int) -> int:
-    while i < len(words) and (words[i].lower() in _ADVERBS or words[i].lower().endswith("ly")):
+    while i < len(words) and (words[i].lower() in ADVERBS or words[i].lower().endswith("ly")):
         i += 1
     return i
 
@@ -150,19 +77,19 @@ def _skip_adverbs(words: list[str], i: int) -> int:
 def _verb_kind(word: str, number: str) -> str | None:
     """``aux``, ``do``, ``s``, ``past`` or ``base`` when ``word`` can be the finite verb."""
     w = word.lower()
-    if w in _BE | _HAVE | _MODAL or w == "'s":
+    if w in BE | HAVE | MODAL or w == "'s":
         return "aux"
-    if w in _DO:
+    if w in DO:
         return "do"
     # "left" after a noun is a side ("the lower left moves"); after a pronoun it is a verb.
-    past = (w in _PAST and (w != "left" or number in ("sg", "pl"))) or _is_regular_past(w)
+    past = (w in PAST and (w != "left" or number in ("sg", "pl"))) or is_regular_past(w)
     if number in ("sg", "pl"):
         if past:
             return "past"
         if number == "sg":
             return "s" if re.fullmatch(r"[a-z]+[^su']s", w) else None
-        return "base" if w.isalpha() and w not in _DETS | _PREPS | _SUBORDINATORS else None
-    kind = "past" if past else ("base" if _LEX_FORMS.get(w) == w else "s" if w in _LEX_FORMS else None)
+        return "base" if w.isalpha() and w not in DETS | PREPS | SUBORDINATORS else None
+    kind = "past" if past else ("base" if LEX_FORMS.get(w) == w else "s" if w in LEX_FORMS else None)
     if (number == "strict-sg" and kind == "base") or (number == "strict-pl" and kind == "s"):
         return None
     return kind
@@ -175,29 +102,29 @@ def _subject_verb(words: list[str]) -> tuple[int, int, str] | None:
     first = words[0].lower()
     if first == "there" and len(words) > 1 and _verb_kind(words[1], "sg") == "aux":
         return 1, 1, "aux"
-    if first in _PRONOUNS:
+    if first in PRONOUNS:
         v = _skip_adverbs(words, 1)
-        kind = _verb_kind(words[v], _PRONOUNS[first]) if v < len(words) else None
+        kind = _verb_kind(words[v], PRONOUNS[first]) if v < len(words) else None
         if kind:
             return 1, v, kind
         if first in ("you", "they", "it", "he", "she"):
             return None
-    if first in _NOT_SUBJECT | _NEG | _ADVERBS | _LEX_FORMS.keys() | _PAST.keys() or first.endswith("ly") \
+    if first in NOT_SUBJECT | NEG | ADVERBS | LEX_FORMS.keys() | PAST.keys() or first.endswith("ly") \
             or _verb_kind(first, "strict") in ("aux", "do"):
         return None  # a noun phrase starts with none of these
     for v in range(1, min(len(words), 12)):
         w, prev = words[v].lower(), words[v - 1].lower()
-        if w in (";", ":", "you", "they", "he", "she") or w in _STOP or (
+        if w in (";", ":", "you", "they", "he", "she") or w in STOP or (
                 w == "there" and prev in ("and", "or", "but", ",")):  # "..., and there is"
             return None
-        if w in ("it", "them") and prev not in _PREPS and not prev.endswith("ing"):
+        if w in ("it", "them") and prev not in PREPS and not prev.endswith("ing"):
             return None
         kind = _verb_kind(w, "strict")
         if kind and prev in ("and", "or"):  # "raised and look like ...": predicates, not a subject
             return None
         # After a preposition only an auxiliary or an -s verb ("the inside looks") is a verb.
-        if prev in {",", "to"} or (prev in _DETS and kind not in ("aux", "do")) or (
-                prev in _PREPS and kind not in ("aux", "do", "s")):
+        if prev in {",", "to"} or (prev in DETS and kind not in ("aux", "do")) or (
+                prev in PREPS and kind not in ("aux", "do", "s")):
             continue
         # A subject with commas is a list ("Red wine, spicy food and hot drinks make"), not
         # "red, tender bumps, some come"; and "Fever, chills and night sweats" has no verb.
@@ -205,20 +132,20 @@ def _subject_verb(words: list[str]) -> tuple[int, int, str] | None:
         after_comma = subject[len(subject) - subject[::-1].index(","):] if "," in subject else []
         if kind and ("," not in subject or v + 1 < len(words) and {"and", "or"} & set(after_comma)):
             end = v
-            while end > 1 and words[end - 1].lower() in _ADVERBS:
+            while end > 1 and words[end - 1].lower() in ADVERBS:
                 end -= 1
             return end, v, kind
     # An unknown verb only right after a short plain noun phrase ("The skin flakes off").
     for v in range(1, min(len(words) - 1, 5)):
         w, prev, nxt = words[v].lower(), words[v - 1].lower(), words[v + 1].lower()
-        if w in _STOP | _PREPS | {";", ":", ","} or w.endswith("ing"):
+        if w in STOP | PREPS | {";", ":", ","} or w.endswith("ing"):
             break
-        if prev in _DETS | {"and", "or"}:
+        if prev in DETS | {"and", "or"}:
             continue
         after = words[v + 2].lower() if v + 2 < len(words) else ""
-        particle = nxt in ("off", "up", "down", "out", "away") and after not in _DETS | {"your"}
-        if (re.fullmatch(r"[a-z]{2,}[^su']s", w) or _is_regular_past(w)) and (
-                nxt in _DETS | _ADVERBS | {"you", "it", "them", "your"} or nxt.endswith("ly") or particle):
+        particle = nxt in ("off", "up", "down", "out", "away") and after not in DETS | {"your"}
+        if (re.fullmatch(r"[a-z]{2,}[^su']s", w) or is_regular_past(w)) and (
+                nxt in DETS | ADVERBS | {"you", "it", "them", "your"} or nxt.endswith("ly") or particle):
             return v, v, "past" if w.endswith("ed") else "s"
     return None
 
@@ -227,11 +154,11 @@ def _pronoun(subject: list[str], aux: str) -> str:
     s = [w.lower() for w in subject]
     if len(s) == 1 and s[0] in ("you", "it", "they", "he", "she"):
         return s[0]
-    if len(s) == 1 and s[0] in _PRONOUNS:
-        return "they" if _PRONOUNS[s[0]].endswith("pl") else "it"
-    head = next((s[i - 1] for i, w in enumerate(s) if i and w in _PREPS), s[-1])
-    if head in _HE | _SHE:
-        return "he" if head in _HE else "she"
+    if len(s) == 1 and s[0] in PRONOUNS:
+        return "they" if PRONOUNS[s[0]].endswith("pl") else "it"
+    head = next((s[i - 1] for i, w in enumerate(s) if i and w in PREPS), s[-1])
+    if head in HE | SHE:
+        return "he" if head in HE else "she"
     if aux in ("is", "was", "has", "does"):
         return "it"
     if aux in ("are", "were", "have", "do"):
@@ -242,7 +169,7 @@ def _pronoun(subject: list[str], aux: str) -> str:
 def _ask(words: list[str]) -> tuple[list[str], bool] | None:
     """A clause as a question (tokens, and whether a negative was turned positive), or None."""
     front: list[str] = []
-    while len(words) > 2 and words[0].lower() in _MOVABLE:
+    while len(words) > 2 and words[0].lower() in MOVABLE:
         front, words = front + [words[0].lower()], words[1:]
     found = _subject_verb(words)
     if not found:
@@ -252,27 +179,27 @@ def _ask(words: list[str]) -> tuple[list[str], bool] | None:
     nxt = rest[_skip_adverbs(rest, 0)].lower() if _skip_adverbs(rest, 0) < len(rest) else ""
     low = verb.lower()
     if low == "'s":
-        low = "has" if nxt in _PARTICIPLE_AFTER_S else "is"
+        low = "has" if nxt in PARTICIPLE_AFTER_S else "is"
     elif low == "'d":
-        low = "had" if nxt in _PARTICIPLES or _is_regular_past(nxt) else "would"
+        low = "had" if nxt in PARTICIPLES or is_regular_past(nxt) else "would"
     low = {"'m": "are", "am": "are", "'re": "are", "'ve": "have", "'ll": "will"}.get(low, low)
-    auxiliary_have = nxt in _PARTICIPLES | _PARTICIPLE_AFTER_S | _NEG or _is_regular_past(nxt)
-    if kind == "aux" and low in _HAVE and not auxiliary_have:  # "I have hay fever"
+    auxiliary_have = nxt in PARTICIPLES | PARTICIPLE_AFTER_S | NEG or is_regular_past(nxt)
+    if kind == "aux" and low in HAVE and not auxiliary_have:  # "I have hay fever"
         aux, pred = {"have": "do", "has": "does", "had": "did"}[low], ["have", *rest]
-    elif kind == "do" and not (nxt in _NEG or nxt in _LEX_FORMS or nxt in _ADVERBS):
+    elif kind == "do" and not (nxt in NEG or nxt in LEX_FORMS or nxt in ADVERBS):
         aux, pred = low, ["do", *rest]  # "I do a lot of housework"
     elif kind in ("aux", "do"):
         aux, pred = low, rest
     elif kind == "s":
-        aux, pred = "does", [_base_of_s(verb), *rest]
+        aux, pred = "does", [base_of_s(verb), *rest]
     elif kind == "past":
-        aux, pred = "did", [_base_of_past(verb), *rest]
+        aux, pred = "did", [base_of_past(verb), *rest]
     else:
         aux, pred = "do", [verb, *rest]
     pred = [w.lower() for w in adverbs] + pred
     flipped = False
     i = _skip_adverbs(pred, 0)
-    if i < len(pred) and pred[i].lower() in _NEG:
+    if i < len(pred) and pred[i].lower() in NEG:
         pred, flipped = pred[:i] + pred[i + 1:], True
     if "never" in pred[:3]:
         pred[pred.index("never")], flipped = "ever", True
@@ -280,11 +207,11 @@ def _ask(words: list[str]) -> tuple[list[str], bool] | None:
     if subject[0].lower() in negative:
         subject[0], flipped = negative[subject[0].lower()], True
     for j in range(min(2, len(pred))):
-        if pred[j].lower() in negative and (j == 1 or aux in _BE | _HAVE):
+        if pred[j].lower() in negative and (j == 1 or aux in BE | HAVE):
             pred[j], flipped = negative[pred[j].lower()], True
     if not (len(subject[0]) > 1 and subject[0].isupper()):
         subject[0] = subject[0].lower()
-    if len(subject) == 1 and subject[0] in _BARE_NOUNS:
+    if len(subject) == 1 and subject[0] in BARE_NOUNS:
         subject = ["the", *subject]
     pred = _continue(pred, aux, _pronoun(subject, aux), flipped)
     return [aux, *subject, *front, *pred], flipped
@@ -307,7 +234,7 @@ def _continue(pred: list[str], aux: str, pron: str, flipped: bool = False) -> li
             # Inside "when ...", only "and you/it ..." starts a new clause ("when you brush and you have").
             own = not sub or rest[:1] and rest[0].lower() in ("you", "it", "they", "he", "she", "there")
             asked = _ask(rest) if own and _starts_clause(rest) else None
-            led = _lead(rest) if rest and rest[0].lower() in _SUBORDINATORS and asked is None else None
+            led = _lead(rest) if rest and rest[0].lower() in SUBORDINATORS and asked is None else None
             if led:  # "..., and when you pick it off, does it bleed"
                 tokens, _ = _ask(led[1]) or ([], False)
                 return out + [",", conj, *led[0], *tokens]
@@ -320,12 +247,12 @@ def _continue(pred: list[str], aux: str, pron: str, flipped: bool = False) -> li
             if kind in ("aux", "do"):
                 asked = _ask([pron, *rest])
             # A regular -ed after "and" is an adjective ("red and cracked") unless the question is in the past.
-            elif kind and not sub and not (kind == "past" and v not in _PAST and aux != "did"):
+            elif kind and not sub and not (kind == "past" and v not in PAST and aux != "did"):
                 same = (aux == "does" and kind == "s") or (aux == "do" and kind == "base") or (
-                    aux == "did" and kind in ("past", "base")) or (aux in _MODAL and kind == "base") or (
-                    aux in _HAVE and v in _PARTICIPLES)
+                    aux == "did" and kind in ("past", "base")) or (aux in MODAL and kind == "base") or (
+                    aux in HAVE and v in PARTICIPLES)
                 if same:
-                    base = {"past": _base_of_past, "s": _base_of_s}.get(kind, str)(v) if aux not in _HAVE else v
+                    base = {"past": base_of_past, "s": base_of_s}.get(kind, str)(v) if aux not in HAVE else v
                     joint = ["and"] if flipped and w == "but" else pred[i:j + then]
                     tail = _continue(rest[k + 1:], aux, pron, flipped)
                     return out + [*joint, *rest[:k], base, *tail]
@@ -334,7 +261,7 @@ def _continue(pred: list[str], aux: str, pron: str, flipped: bool = False) -> li
                 tokens, negated = asked
                 joint = "and" if conj == "but" and (flipped or negated) else conj
                 return out + [",", joint, *(["then"] if then else []), *tokens]
-        if w in _SUBORDINATORS and (w in ("that", "which", "who") or _subject_verb(pred[i + 1:])):
+        if w in SUBORDINATORS and (w in ("that", "which", "who") or _subject_verb(pred[i + 1:])):
             sub = True
         out.append(word)
     return out
@@ -343,22 +270,22 @@ def _continue(pred: list[str], aux: str, pron: str, flipped: bool = False) -> li
 def _starts_clause(words: list[str]) -> bool:
     """Whether ``words`` open a clause of their own; "blisters grouped together" after a comma
     is a participle phrase, not "Did blisters group together"."""
-    while len(words) > 2 and words[0].lower() in _MOVABLE:
+    while len(words) > 2 and words[0].lower() in MOVABLE:
         words = words[1:]
-    found = _subject_verb(words) if words and words[0].lower() not in _NOT_SUBJECT else None
+    found = _subject_verb(words) if words and words[0].lower() not in NOT_SUBJECT else None
     if not found:
         return False
     first, verb = words[0].lower(), words[found[1]].lower()
     if "," in words[:found[1]]:  # "hot and red, and sitting is agony": the list ends before "sitting"
         return False
-    participle = _is_regular_past(verb) or verb in _PARTICIPLES  # "a layer stuck to the teeth"
-    return first in _PRONOUNS or first in _DETS or first in ("there", "your") or not participle
+    participle = is_regular_past(verb) or verb in PARTICIPLES  # "a layer stuck to the teeth"
+    return first in PRONOUNS or first in DETS or first in ("there", "your") or not participle
 
 
 def _lead(words: list[str]) -> tuple[list[str], list[str]] | None:
     """A leading subordinate clause or time phrase ("When you scratch,", "Last night,")."""
     first = words[0].lower()
-    if first in _SUBORDINATORS - {"that", "which", "who", "like", "than"}:
+    if first in SUBORDINATORS - {"that", "which", "who", "like", "than"}:
         if "," in words:
             c = words.index(",")
             rest = words[c + 1:]
@@ -367,7 +294,7 @@ def _lead(words: list[str]) -> tuple[list[str], list[str]] | None:
         for k in range(3, len(words) - 1):
             if "," in words[:k]:
                 break
-            if (words[k].lower() in _PRONOUNS or words[k].lower() in _DETS | {"there"}) and _ask(words[k:]):
+            if (words[k].lower() in PRONOUNS or words[k].lower() in DETS | {"there"}) and _ask(words[k:]):
                 return [*words[:k], ","], words[k:]
     n = 2 if first in ("last", "this") and len(words) > 2 and re.fullmatch(
         r"night|time|week|month|year|morning|evening|summer|winter|spring", words[1].lower()) else \
@@ -379,23 +306,12 @@ def _lead(words: list[str]) -> tuple[list[str], list[str]] | None:
     return None
 
 
-_BODY = set("abdomen ankle arm armpit back belly body bottom breast brow buttock calf calves cheek cheekbone "
-            "chest chin ear elbow eye eyebrow eyelid face feet finger fingernail foot forearm forehead groin "
-            "gum gumline hairline hand heel hip jaw knee knuckle lash leg lid lip mouth nail neck nose palm "
-            "scalp shin shoulder side skin sole spine stomach temple thigh throat thumb thumbnail toe toenail "
-            "tongue tooth teeth trunk tummy waist wrist".split())
-_ADJECTIVE = re.compile(r"([^gr]y|ful|ous|ive|ish|ble|ed|en|ing)$|^(red|hot|sore|raw|warm|cold|wet|numb|stiff|weak|"
-                        r"pale|dark|white|pink|brown|black|blue|green|grey|firm|soft|hard|rough|smooth|thick|thin|"
-                        r"flat|round|big|small|large|tiny|bad|worse|better|fine|normal|sharp|dull|mild|severe|"
-                        r"tender|tight|allergic|constant|persistent)$")
-
-
 def _fragment(words: list[str]) -> list[str]:
     """A question for a fact without a finite verb: a place, a time, a symptom, an absence."""
     words = [words[0] if len(words[0]) > 1 and words[0].isupper() else words[0].lower(), *words[1:]]
     low = [w.lower() for w in words]
     text = " ".join(low)
-    if not re.search(r"[a-z]{3}", text) or set(low) <= {*_PRONOUNS, "yes", "no", "not", "really", "ok", "your"}:
+    if not re.search(r"[a-z]{3}", text) or set(low) <= {*PRONOUNS, "yes", "no", "not", "really", "ok", "your"}:
         return ["is", "there", "anything", "else", "you", "have", "noticed"]
     if low[0] == "no":
         return ["have", "you", "had", *("any" if w == "no" else w for w in words)]
@@ -406,17 +322,17 @@ def _fragment(words: list[str]) -> list[str]:
     if low[0] in ("for", "since", "over") or re.search(r"\b(hour|day|week|month|year)s?\b", text):
         return ["has", "it", "been", "there", *words]
     i = _skip_adverbs(low, 0)
-    if i < len(low) and low[i] in _PREPS or low[0] in ("a", "an"):
+    if i < len(low) and low[i] in PREPS or low[0] in ("a", "an"):
         return ["is", "it", *words]  # "Is it on your left forearm?", "Is it a lower molar ...?"
-    chunk = low[:next((j for j, w in enumerate(low) if w in _PREPS - {"of"} or w == ","), len(low))]
-    body = [w for w in low if w in _BODY or w.rstrip("s") in _BODY or w[:-2] in _BODY]
-    if body and (set(chunk) & set(body) or low[0] in _DETS | set(_PRONOUNS) | {"your", "several"}):
+    chunk = low[:next((j for j, w in enumerate(low) if w in PREPS - {"of"} or w == ","), len(low))]
+    body = [w for w in low if w in BODY or w.rstrip("s") in BODY or w[:-2] in BODY]
+    if body and (set(chunk) & set(body) or low[0] in DETS | set(PRONOUNS) | {"your", "several"}):
         # A place: "Both thumbnails" -> "Is it on both thumbnails?".
         prep = "in" if low[1:2] in (["centre"], ["middle"], ["inside"]) else "on"
-        if low[0] in _DETS | set(_PRONOUNS) | {"your", "several"}:
+        if low[0] in DETS | set(PRONOUNS) | {"your", "several"}:
             return ["is", "it", prep, *words]
         return ["is", "it", prep, "the" if low[1:2] == ["of"] else "your", *words]
-    if all(_ADJECTIVE.search(w) or w in _ADVERBS | {"and", "or", "a", "bit"} for w in chunk):
+    if all(ADJECTIVE.search(w) or w in ADVERBS | {"and", "or", "a", "bit"} for w in chunk):
         return ["is", "it", *words]  # "Very itchy and red."
     return ["do", "you", "have", *words]  # "Fever, chills and night sweats."
 
@@ -438,7 +354,7 @@ def question_from_fact(fact: str) -> str:
     prefix, words = lead if lead else ([], words)
     asked = _ask(words)
     first = words[0].lower()
-    if not asked and (first in _LEX_FORMS or first in _PAST or _base_of_past(first) in _LEXICON):
+    if not asked and (first in LEX_FORMS or first in PAST or base_of_past(first) in LEXICON):
         asked = _ask(["it", *words])  # "Started on Monday."
     tokens = asked[0] if asked else _fragment(words)
     while tokens and tokens[-1] in (",", ";", ":"):
