@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from dxgraph.cli import console, err_console
@@ -31,7 +32,7 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="one JSON arra
         return
     table = Table("id", "name", "version", "path")
     for it in items:
-        table.add_row(it["id"], it["name"], it["version"], it["path"])
+        table.add_row(*(escape(it[k]) for k in ("id", "name", "version", "path")))
     console.print(table)
 
 
@@ -43,35 +44,66 @@ def show(workflow: Annotated[str, typer.Argument(help="built-in id or path to a 
 
     wf, path = find_workflow(workflow)
     plan = compile_plan(wf)
-    console.print(f"[bold]{wf.name}[/bold]  ({path})", highlight=False)
+    console.print(f"[bold]{escape(wf.name)}[/bold]  ({escape(str(path))})", highlight=False)
     console.print(plan.describe(), highlight=False, markup=False)
     d = wf.decision
     console.print(f"decision: {d.method}" + (f", threshold {d.threshold}" if d.threshold is not None else "")
-                  + (f", k {d.k}" if d.k else ""), highlight=False)
-    console.print(f"outcomes: positive = {wf.outcomes.positive!r}; negative = {wf.outcomes.negative!r}", highlight=False)
+                  + (f", k {d.k}" if d.k else ""), highlight=False, markup=False)
+    console.print(f"outcomes: positive = {wf.outcomes.positive!r}; negative = {wf.outcomes.negative!r}", highlight=False, markup=False)
     for ref in wf.references:
         console.print(f"[{ref.id}] {ref.citation}" + (f" {ref.url}" if ref.url else ""), highlight=False, markup=False)
 
 
 @app.command()
-def validate(files: Annotated[list[Path], typer.Argument(help="workflow YAML files")]) -> None:
-    """Validate workflow files: exit 0 if all are valid, else print every error and exit 2."""
+def validate(targets: Annotated[list[str], typer.Argument(help="workflow YAML files, folders of them, or built-in ids")]) -> None:
+    """Validate workflow files: exit 0 if all are valid, else print every error (by file and line) and exit 2."""
     from dxgraph.workflows.loader import WorkflowErrors, load_workflow
 
-    bad = 0
-    for f in files:
+    files: list[Path] = []
+    errors: list[tuple[str, int, str]] = []  # (file, line, message), printed sorted
+    unresolved = 0
+    for target in targets:
+        try:
+            files += _workflow_files(target)
+        except ConfigError as exc:
+            errors.append((target, 0, str(exc)))
+            unresolved += 1
+    for f in dict.fromkeys(files):  # a file named twice (alone and in its folder) is checked once
         try:
             wf = load_workflow(f)
-            console.print(f"[green]ok[/green] {f} ({wf.id} v{wf.version}, {len(wf.indicators)} indicators)", highlight=False)
+            console.print(f"[green]ok[/green] {escape(str(f))} ({escape(wf.id)} v{escape(wf.version)}, {len(wf.indicators)} indicators)", highlight=False)
         except WorkflowErrors as exc:
-            bad += 1
-            for e in exc.errors:
-                err_console.print(str(e), highlight=False, markup=False)
+            errors += [(e.file or str(f), e.line or 0, str(e)) for e in exc.errors]
         except ConfigError as exc:
-            bad += 1
-            err_console.print(str(exc), highlight=False, markup=False)
-    if bad:
+            errors.append((exc.file or str(f), exc.line or 0, str(exc)))
+    for _, _, message in sorted(errors, key=lambda e: e[:2]):
+        err_console.print(message, highlight=False, markup=False, soft_wrap=True)
+    if errors:
+        bad = len({file for file, _, _ in errors})
+        checked = len(set(files)) + unresolved
+        err_console.print(f"{len(errors)} error(s) in {bad} of {checked} workflow file(s)", highlight=False, markup=False)
         raise typer.Exit(2)
+
+
+def _workflow_files(target: str) -> list[Path]:
+    """A file as given; a folder's *.yaml and *.yml files; a built-in id's file."""
+    from dxgraph.workflows.loader import builtin_dir
+
+    p = Path(target)
+    if p.is_dir():
+        found = sorted({*p.glob("*.yaml"), *p.glob("*.yml")})
+        if not found:
+            raise ConfigError(f"folder {target!r} holds no .yaml or .yml files")
+        return found
+    if p.exists():
+        return [p]
+    builtin = builtin_dir() / f"{target}.yaml"
+    if p.suffix not in (".yaml", ".yml") and builtin.is_file():
+        return [builtin]
+    if p.suffix in (".yaml", ".yml") or len(p.parts) > 1:
+        raise ConfigError(f"workflow file {target!r} does not exist")
+    ids = sorted(x.stem for x in builtin_dir().glob("*.yaml"))
+    raise ConfigError(f"{target!r} is not a file, a folder or a built-in workflow id ({', '.join(ids)})")
 
 
 @app.command()
@@ -96,7 +128,7 @@ def tools(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("tool", "version", "inputs", "args", "outputs", "description")
     for s in specs:
-        table.add_row(s.name, s.version, ", ".join(s.inputs), ", ".join(s.args), ", ".join(s.outputs), s.description)
+        table.add_row(*(escape(x) for x in (s.name, s.version, ", ".join(s.inputs), ", ".join(s.args), ", ".join(s.outputs), s.description)))
     console.print(table)
 
 
@@ -111,26 +143,49 @@ def diagnose(
     from dxgraph.workflows.run import check_images, run_workflow
 
     check_images(workflow, image)  # a bad file is a one-line error and exit 2, not an "indeterminate" run
+    st = _store() if store else None
     tmp = tempfile.mkdtemp(prefix="dxgraph-overlay-") if overlay else None
     try:
-        st = _store() if store else None
-        dx = asyncio.run(run_workflow(workflow, image, overlay_dir=tmp, narrator=_narrator(), store=st))
-        if overlay and tmp:
-            made = next((a["overlay"] for i in dx.indicators for a in [i.artifacts] if "overlay" in a), None)
-            if made:
-                overlay.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(made, overlay)
-            else:
-                err_console.print("no overlay: no indicator produced a mask", highlight=False)
+        dx = asyncio.run(run_workflow(workflow, image, overlay_dir=tmp, narrator=_narrator()))
+        if overlay:
+            dx = _keep_overlay(dx, overlay)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+    if st is not None:
+        st.save_diagnosis(dx)  # after _keep_overlay, so the stored artifacts name files that exist
     if as_json:
         out = dx.model_dump(mode="json")
         out["workflow"] = dx.workflow
         print(json.dumps(out, indent=2))
         return
     _print_diagnosis(dx)
+
+
+def _keep_overlay(dx, overlay: Path):
+    """Copy the first overlay to the path asked for and point the diagnosis at it.
+
+    The overlays are drawn in a temporary folder that is deleted after the run; an
+    artifact path left pointing there would name a file that no longer exists.
+    """
+    made = [i for i in dx.indicators if "overlay" in i.artifacts]
+    if not made:
+        err_console.print("no overlay: no indicator produced a mask", highlight=False)
+        return dx
+    overlay.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(made[0].artifacts["overlay"], overlay)
+    if len(made) > 1:
+        err_console.print(f"overlay of {made[0].id!r} written to {overlay}; not kept: {', '.join(i.id for i in made[1:])}",
+                          highlight=False, markup=False)
+    kept = {made[0].id: str(overlay.resolve())}
+
+    def fixed(ind):
+        artifacts = {k: v for k, v in ind.artifacts.items() if k != "overlay"}
+        if ind.id in kept:
+            artifacts["overlay"] = kept[ind.id]
+        return ind.model_copy(update={"artifacts": artifacts})
+
+    return dx.model_copy(update={"indicators": [fixed(i) for i in dx.indicators]})
 
 
 def _store():
@@ -149,12 +204,13 @@ def _narrator():
 
 
 def _print_diagnosis(dx) -> None:
-    table = Table("indicator", "value", "unit", "rule", "result", "time", title=f"{dx.workflow} v{dx.workflow_version}")
+    table = Table("indicator", "value", "unit", "rule", "result", "time", title=escape(f"{dx.workflow} v{dx.workflow_version}"))
     for r in dx.indicators:
         value = "-" if r.value is None else (f"{r.value:.3f}" if isinstance(r.value, float) else str(r.value))
         result = "[yellow]unavailable[/yellow]" if r.status != "ok" else ("[red]pass[/red]" if r.passed else "[green]fail[/green]")
         cached = all(c.cached for c in r.calls) and r.calls
-        table.add_row(r.id, value, r.unit or "", r.rule or "", result, f"{r.seconds:.2f} s" + (" (cached)" if cached else ""))
+        table.add_row(escape(r.id), escape(value), escape(r.unit or ""), escape(r.rule or ""), result,
+                      f"{r.seconds:.2f} s" + (" (cached)" if cached else ""))
     console.print(table)
     for r in dx.indicators:
         if r.status != "ok":
@@ -162,12 +218,12 @@ def _print_diagnosis(dx) -> None:
         elif r.rationale:
             console.print(f"  {r.id}: {r.rationale}", highlight=False, markup=False)
     score = "" if dx.score is None else f" (score {dx.score:.2f}" + (f", threshold {dx.threshold}" if dx.threshold is not None else "") + ")"
-    console.print(f"[bold]outcome:[/bold] {dx.outcome}{score}", highlight=False)
+    console.print(f"[bold]outcome:[/bold] {escape(dx.outcome)}{score}", highlight=False)
     if dx.note:
         console.print(f"note: {dx.note.split('; unavailable:')[0]}", highlight=False, markup=False)
     if dx.narrative:
         console.print(dx.narrative, highlight=False, markup=False)
-    console.print(f"{dx.seconds:.2f} s; trace {dx.trace_id}. Research software, not for clinical use.", highlight=False)
+    console.print(f"{dx.seconds:.2f} s; trace {dx.trace_id}. Research software, not for clinical use.", highlight=False, markup=False)
 
 
 def evaluate(
@@ -189,7 +245,9 @@ def evaluate(
         print(json.dumps(report, indent=2))
         return
     m = report["metrics"]
-    table = Table("metric", "value", title=f"{wf.id} on {data} (n={report['n']})")
+    n, determinate = report["n"], report["n_determinate"]
+    table = Table("metric", "value", title=escape(f"{wf.id} on {data} (n={n})"))
+    table.add_row("coverage", "-" if report["coverage"] is None else f"{report['coverage']:.3f} ({determinate} of {n} determinate)")
     for k in ("accuracy", "balanced_accuracy", "sensitivity", "specificity", "f1", "auc"):
         table.add_row(k, "-" if m.get(k) is None else f"{m[k]:.3f}")
     for k, v in m.items():
@@ -198,6 +256,12 @@ def evaluate(
     for name, e in report["mae"].items():
         table.add_row(f"MAE {name}", f"{e['mae']:.4f} (n={e['n']})")
     console.print(table)
+    ids = report["indeterminate_ids"]
+    if ids:
+        more = f" and {len(ids) - 5} more" if len(ids) > 5 else ""
+        console.print(f"{len(ids)} indeterminate sample(s) ({', '.join(ids[:5])}{more}) are excluded from accuracy, "
+                      f"sensitivity, specificity, F1 and AUC: those are over the {determinate} determinate samples "
+                      f"(--json --samples lists every outcome)", highlight=False, markup=False)
 
 
 @phantoms_app.command("generate")
@@ -211,7 +275,7 @@ def phantoms_generate(
     from dxgraph.tools.phantoms import generate
 
     path = generate(workflow, n, seed, out)
-    console.print(f"wrote {n} synthetic {workflow} phantoms to {path}", highlight=False)
+    console.print(f"wrote {n} synthetic {workflow} phantoms to {path}", highlight=False, markup=False)
 
 
 TOP_LEVEL = [diagnose, evaluate]

@@ -5,6 +5,12 @@ paths relative to the CSV; ``label`` (1 positive, 0 negative); any further colum
 measurement compared with the indicator output of the same name (``vcdr``, ``ctr``, ``ef``...).
 Labels and truths are read only here, after the workflow has run: nothing of them reaches
 a tool.
+
+An indeterminate outcome (too little evidence) is neither a positive nor a negative call.
+As for a test with non-diagnostic results, the binary metrics are computed over the
+determinate samples only and reported with their coverage (determinate / all), and the
+indeterminate samples are named: scoring them as negatives would hide them in the
+specificity.
 """
 
 from __future__ import annotations
@@ -36,9 +42,14 @@ def read_labels(data_dir: str | Path, wf: Workflow) -> list[dict[str, Any]]:
         reader = csv.DictReader(fh)
         cols = reader.fieldnames or []
         image_cols = {n: ("image" if len(names) == 1 and "image" in cols else f"image_{n}") for n in names}
-        for n, c in image_cols.items():
-            if c not in cols:
-                raise InputError(f"{path}: column {c!r} missing (workflow {wf.id!r} needs input {n!r})")
+        missing = [c for c in image_cols.values() if c not in cols]
+        if len(names) == 1 and missing:
+            raise InputError(f"{path}: column 'image' missing: workflow {wf.id!r} takes one image per row, "
+                             f"its path in a column named 'image'")
+        if missing:
+            wanted = ", ".join(repr(c) for c in image_cols.values())
+            raise InputError(f"{path}: column {missing[0]!r} missing: workflow {wf.id!r} takes {len(names)} images per "
+                             f"row ({', '.join(names)}), their paths in columns {wanted}")
         if "label" not in cols:
             raise InputError(f"{path}: column 'label' (1 positive, 0 negative) missing")
         truth_cols = [c for c in cols if c not in ("id", "label", *image_cols.values()) and not c.startswith("image")]
@@ -111,23 +122,26 @@ async def evaluate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None, 
     positive = wf.outcomes.positive
     preds, labels, scores, primary_scores = [], [], [], []
     errors: dict[str, list[float]] = {}
-    indeterminate = 0
+    indeterminate_ids: list[str] = []
     primary = _primary(wf)
     per_sample = []
     for row, dx in zip(rows, results):
-        pred = 1 if dx.outcome == positive else 0
-        indeterminate += dx.outcome == wf.outcomes.indeterminate
-        preds.append(pred)
-        labels.append(row["label"])
-        scores.append(dx.score if dx.score is not None else 0.0)
         values: dict[str, Any] = {}
         for ind in dx.indicators:
             values.update(ind.values)
             if ind.value is not None:
                 values.setdefault(ind.id, ind.value)
-        if primary:
-            v = next((i.value for i in dx.indicators if i.id == primary[0]), None)
-            primary_scores.append(primary[1] * float(v) if isinstance(v, (int, float)) else -math.inf)
+        pred: int | None = 1 if dx.outcome == positive else 0
+        if dx.outcome == wf.outcomes.indeterminate:
+            pred = None
+            indeterminate_ids.append(row["id"])
+        else:
+            preds.append(pred)
+            labels.append(row["label"])
+            scores.append(dx.score if dx.score is not None else 0.0)
+            if primary:
+                v = next((i.value for i in dx.indicators if i.id == primary[0]), None)
+                primary_scores.append(primary[1] * float(v) if isinstance(v, (int, float)) else -math.inf)
         for name, truth in row["truth"].items():
             v = values.get(name)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -141,4 +155,7 @@ async def evaluate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None, 
     mae = {name: {"mae": float(np.mean(errs)), "n": len(errs), "missing": len(rows) - len(errs)}
            for name, errs in sorted(errors.items())}
     return {"workflow": wf.id, "version": wf.version, "data": str(data_dir), "n": len(rows),
-            "indeterminate": indeterminate, "metrics": metrics, "mae": mae, "samples": per_sample}
+            "n_determinate": len(preds), "coverage": len(preds) / len(rows) if rows else None,
+            "indeterminate": len(indeterminate_ids), "indeterminate_ids": indeterminate_ids,
+            "metrics_on": "determinate samples; indeterminate ones are excluded (see coverage)",
+            "metrics": metrics, "mae": mae, "samples": per_sample}

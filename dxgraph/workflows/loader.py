@@ -4,7 +4,10 @@ The text is read twice by PyYAML's safe loader: once composed into nodes (to lea
 line of every key and list item) and once into plain data. pydantic validates the data;
 each error's location path is mapped back to a line. Checks that need the tool registry
 (unknown tool, unresolved input, cycle, rule names) follow and report the same way. All
-errors of a file are collected, not just the first.
+errors of a file are collected, not just the first: when pydantic rejects part of a file,
+the rest (each indicator, input, reference and the decision on its own) is still checked,
+and the errors come out sorted by line. A YAML syntax error stops the file; it is one line
+in the file's terms ("bad indentation: ...") rather than PyYAML's parser states.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from dxgraph.errors import ConfigError
 from dxgraph.workflows.rules import RuleError, compile_rule
-from dxgraph.workflows.schema import Indicator, Step, Workflow
+from dxgraph.workflows.schema import Decision, Indicator, InputSlot, Reference, Step, Workflow
 
 __all__ = [
     "WorkflowErrors",
@@ -52,6 +55,14 @@ def builtin_dir() -> Path:
 
 def _line_map(text: str, file: str) -> dict[tuple, int]:
     """Map each key/item path to its 1-based line; raise on duplicate keys."""
+    lines, duplicates = _lines_and_duplicates(text, file)
+    if duplicates:
+        raise WorkflowErrors(duplicates)
+    return lines
+
+
+def _lines_and_duplicates(text: str, file: str) -> tuple[dict[tuple, int], list[ConfigError]]:
+    """Walk PyYAML's node tree once: the line of every key/item path, and each duplicate key."""
     lines: dict[tuple, int] = {}
     errors: list[ConfigError] = []
 
@@ -75,9 +86,7 @@ def _line_map(text: str, file: str) -> dict[tuple, int]:
     if root is not None:
         lines[()] = root.start_mark.line + 1
         walk(root, ())
-    if errors:
-        raise WorkflowErrors(errors)
-    return lines
+    return lines, errors
 
 
 def _line_for(lines: dict[tuple, int], loc: Iterable[Any]) -> int:
@@ -89,18 +98,102 @@ def _line_for(lines: dict[tuple, int], loc: Iterable[Any]) -> int:
     return lines.get((), 1)
 
 
+def _yaml_error(exc: yaml.YAMLError, text: str, file: str) -> ConfigError:
+    """PyYAML's multi-line report as one plain ``FILE:LINE: not valid YAML: ...`` line.
+
+    PyYAML names parser states ("expected <block end>, but found '<block mapping start>'");
+    the common causes are put in the words of the file instead, with the line to fix.
+    """
+    pm, cm = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    problem, context = getattr(exc, "problem", None) or str(exc).splitlines()[0], getattr(exc, "context", None) or ""
+    line, col = (pm.line, pm.column) if pm else (cm.line, cm.column) if cm else (0, 0)
+    src = text.splitlines()
+    msg = problem
+    if problem == "mapping values are not allowed here" or "found '<block mapping start>'" in problem:
+        msg = _indent_message(src, line) or f"a ':' inside a value at column {col + 1}: put the value in quotes"
+    elif "but found '-'" in problem and cm:
+        msg = (f"bad indentation: a list item '-' at column {col + 1} among the keys of the mapping that starts "
+               f"on line {cm.line + 1}; a list goes under a key that ends in ':'")
+    elif "but found '<scalar>'" in problem:
+        msg = f"unexpected text at column {col + 1} after a complete value: quote the whole value"
+    elif problem.startswith("found character '\\t'"):
+        msg = f"a tab at column {col + 1}: indent with spaces, not tabs"
+    elif problem.endswith("that cannot start any token"):
+        msg = f"{problem.split()[2]} cannot start a value (column {col + 1}): put the value in quotes"
+    elif problem.startswith("found unknown escape character"):
+        escape = "\\" + problem.split("'")[1]
+        msg = f"unknown escape '{escape}' in a double-quoted value (column {col + 1}): use single quotes"
+    elif "quoted scalar" in context and cm:
+        line, msg = cm.line, f"the quote opened at column {cm.column + 1} is never closed"
+    elif context.startswith("while parsing a flow ") and cm:
+        opener = src[cm.line][cm.column] if cm.line < len(src) else "["
+        line, msg = cm.line, f"the {opener!r} at column {cm.column + 1} is never closed with {']' if opener == '[' else '}'!r}"
+    elif problem == "could not find expected ':'" and cm:
+        line, msg = cm.line, f"{src[cm.line].strip()!r} is not 'key: value': add the ':' or indent it as part of the value above"
+    elif problem.startswith("could not determine a constructor for the tag"):
+        tag = problem.split("'")[1].replace("tag:yaml.org,2002:", "!!")
+        msg = f"tag {tag!r} is not allowed: a workflow is plain YAML, without tags"
+    elif problem.startswith("found undefined alias"):
+        msg = f"alias *{problem.split(chr(39))[1]} refers to no anchor &{problem.split(chr(39))[1]}"
+    elif problem == "but found another document":
+        msg = "a second YAML document ('---'): a workflow file holds one"
+    elif context:
+        msg = f"{problem} ({context} on line {cm.line + 1})" if cm else f"{problem} ({context})"
+    return ConfigError(f"not valid YAML: {msg}", file=file, line=line + 1)
+
+
+def _indent_message(src: list[str], line: int) -> str | None:
+    """For a key indented unlike the key above it: where the key above is, and where this one."""
+    here = src[line] if line < len(src) else ""
+    col = len(here) - len(here.lstrip(" "))
+    if not here.strip() or ":" not in here:
+        return None
+    above = next((i for i in range(line - 1, -1, -1) if src[i].strip() and not src[i].lstrip().startswith("#")), None)
+    if above is None:
+        return None
+    text = src[above]
+    key_col = len(text) - len(text.lstrip(" -"))  # "  - name: x": the key sits after the dash
+    if key_col == col or text.rstrip().endswith(":"):
+        return None
+    key = here.strip().split(":")[0]
+    return (f"bad indentation: key {key!r} is at column {col + 1}, but the key above it "
+            f"({text.strip(' -').split(':')[0]!r}, line {above + 1}) is at column {key_col + 1}")
+
+
 def _pydantic_message(err: dict[str, Any]) -> str:
     loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "tagged-union")))]
     field = ".".join(str(p) for p in loc) or "(top level)"
     kind = err["type"]
     if kind == "extra_forbidden":
-        return f"unknown key {str(loc[-1])!r} at {'.'.join(str(p) for p in loc[:-1]) or 'top level'}"
+        model = _model_at(loc[:-1])
+        allowed = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+        return f"unknown key {str(loc[-1])!r} at {'.'.join(str(p) for p in loc[:-1]) or 'top level'}{hint}"
     if kind == "missing":
         return f"missing required key {field!r}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     return f"{field}: {msg}"
+
+
+def _model_at(loc: Iterable[Any]) -> type[BaseModel] | None:
+    """The schema model a pydantic location points into (list indexes skipped)."""
+    model: type[BaseModel] | None = Workflow
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        model = next(iter(_models_in(field.annotation)), None) if field else None
+    return model
+
+
+def _models_in(annotation: Any) -> Iterable[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+    for arg in get_args(annotation):
+        yield from _models_in(arg)
 
 
 def step_outputs(step: Step, tool_outputs: tuple[str, ...]) -> dict[str, str]:
@@ -143,7 +236,54 @@ def ordered_steps(ind: Indicator, input_names: set[str], outputs_of) -> list[int
     return order
 
 
-def _semantic_errors(wf: Workflow, lines: dict[tuple, int], file: str) -> list[ConfigError]:
+class _Parts(NamedTuple):
+    """The parts of a workflow that passed pydantic: the checks that can still run use them.
+
+    ``None`` means unknown (that part has schema errors of its own): checks that need it
+    are skipped rather than report errors that fixing the schema error would remove.
+    """
+
+    ref_ids: set[str] | None
+    input_names: set[str] | None
+    indicators: list[tuple[int, Indicator]]
+    n_indicators: int
+    decision: Decision | None
+
+
+def _parts_of(wf: Workflow) -> _Parts:
+    return _Parts({r.id for r in wf.references}, {s.name for s in wf.inputs}, list(enumerate(wf.indicators)),
+                  len(wf.indicators), wf.decision)
+
+
+def _valid_parts(data: dict[str, Any]) -> _Parts:
+    """Validate each reference, input, indicator and the decision on its own; keep what passes."""
+
+    def items(key: str, model: type[BaseModel]) -> tuple[list[tuple[int, Any]], bool]:
+        raw = data.get(key, [])
+        if not isinstance(raw, list):
+            return [], False
+        good = []
+        for i, item in enumerate(raw):
+            try:
+                good.append((i, model.model_validate(item)))
+            except ValidationError:
+                pass
+        return good, len(good) == len(raw)
+
+    refs, refs_ok = items("references", Reference)
+    inputs, inputs_ok = items("inputs", InputSlot)
+    indicators, _ = items("indicators", Indicator)
+    try:
+        decision = Decision.model_validate(data.get("decision"))
+    except ValidationError:
+        decision = None
+    raw = data.get("indicators")
+    return _Parts({r.id for _, r in refs} if refs_ok else None,
+                  {s.name for _, s in inputs} if inputs_ok and inputs else None,
+                  indicators, len(raw) if isinstance(raw, list) else 0, decision)
+
+
+def _semantic_errors(parts: _Parts, lines: dict[tuple, int], file: str) -> list[ConfigError]:
     from dxgraph.tools.registry import registry
 
     tools = registry()
@@ -152,12 +292,11 @@ def _semantic_errors(wf: Workflow, lines: dict[tuple, int], file: str) -> list[C
     def err(loc: tuple, msg: str) -> None:
         errors.append(ConfigError(msg, file=file, line=_line_for(lines, loc)))
 
-    ref_ids = {r.id for r in wf.references}
-    input_names = {s.name for s in wf.inputs}
-    for i, ind in enumerate(wf.indicators):
+    ref_ids, input_names = parts.ref_ids, parts.input_names
+    for i, ind in parts.indicators:
         base = ("indicators", i)
         for r in ind.references:
-            if r not in ref_ids:
+            if ref_ids is not None and r not in ref_ids:
                 err(base + ("references",), f"indicator {ind.id!r} cites reference {r!r}, which is not in 'references'")
         bad_tool = False
         for j, step in enumerate(ind.steps):
@@ -195,53 +334,53 @@ def _semantic_errors(wf: Workflow, lines: dict[tuple, int], file: str) -> list[C
             return step_outputs(step, tools[step.tool].outputs)
 
         produced = {name for s in ind.steps for name in outs(s).values()}
-        for j, step in enumerate(ind.steps):
-            for pname, ref in step.inputs.items():
-                if ref not in input_names and ref not in produced:
-                    err(base + ("steps", j, "inputs", pname), f"input {ref!r} of step {step.tool!r} is neither a workflow input {sorted(input_names)} nor an output of a step of indicator {ind.id!r}")
-        try:
-            ordered_steps(ind, input_names, outs)
-        except ValueError as exc:
-            err(base + ("steps",), f"indicator {ind.id!r}: {exc}")
-        scope = produced | input_names
+        if input_names is not None:  # unknown while 'inputs' has schema errors
+            for j, step in enumerate(ind.steps):
+                for pname, ref in step.inputs.items():
+                    if ref not in input_names and ref not in produced:
+                        err(base + ("steps", j, "inputs", pname), f"input {ref!r} of step {step.tool!r} is neither a workflow input {sorted(input_names)} nor an output of a step of indicator {ind.id!r}")
+            try:
+                ordered_steps(ind, input_names, outs)
+            except ValueError as exc:
+                err(base + ("steps",), f"indicator {ind.id!r}: {exc}")
         value = ind.value or next(iter(outs(ind.steps[-1]).values()), None)
         if value not in produced:
             err(base + ("value",), f"indicator {ind.id!r}: value {value!r} is not an output of its steps")
         try:
             rule = compile_rule(ind.rule)
-            missing = sorted(rule.names - scope)
-            if missing:
+            missing = sorted(rule.names - produced - (input_names or set()))
+            if missing and input_names is not None:  # with 'inputs' unknown, a name may be one of them
                 err(base + ("rule",), f"rule {ind.rule!r} uses {', '.join(map(repr, missing))}, not produced by the steps of {ind.id!r} (available: {sorted(produced)})")
         except RuleError as exc:
             err(base + ("rule",), exc.message)
         for name in ind.overlay:
             if name not in produced:
                 err(base + ("overlay",), f"overlay {name!r} is not an output of the steps of {ind.id!r}")
-    d = wf.decision
-    if d.method == "k_of_n" and d.k and d.k > len(wf.indicators):
-        err(("decision", "k"), f"k={d.k} is more than the {len(wf.indicators)} indicators")
+    d = parts.decision
+    if d is not None and d.method == "k_of_n" and d.k and d.k > parts.n_indicators:
+        err(("decision", "k"), f"k={d.k} is more than the {parts.n_indicators} indicators")
     return errors
 
 
 def parse_workflow(text: str, file: str = "<string>") -> Workflow:
     """Parse and fully check workflow text; raise WorkflowErrors listing every problem."""
     try:
-        lines = _line_map(text, file)
+        lines, errors = _lines_and_duplicates(text, file)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise WorkflowErrors([ConfigError(f"not valid YAML: {problem}", file=file, line=mark.line + 1 if mark else None)]) from None
+        raise WorkflowErrors([_yaml_error(exc, text, file)]) from None
     if not isinstance(data, dict):
         raise WorkflowErrors([ConfigError("a workflow file must be a mapping with keys id, name, inputs, indicators, decision...", file=file, line=1)])
+    wf: Workflow | None = None
     try:
         wf = Workflow.model_validate(data)
+        parts = _parts_of(wf)
     except ValidationError as exc:
-        errs = [ConfigError(_pydantic_message(e), file=file, line=_line_for(lines, e["loc"])) for e in exc.errors()]
-        raise WorkflowErrors(errs) from None
-    semantic = _semantic_errors(wf, lines, file)
-    if semantic:
-        raise WorkflowErrors(semantic)
+        errors += [ConfigError(_pydantic_message(e), file=file, line=_line_for(lines, e["loc"])) for e in exc.errors()]
+        parts = _valid_parts(data)
+    errors += _semantic_errors(parts, lines, file)
+    if errors or wf is None:
+        raise WorkflowErrors(sorted(errors, key=lambda e: e.line or 0))
     return wf
 
 

@@ -49,7 +49,12 @@ def test_good_workflow_parses_and_version_becomes_text():
 
 def test_unknown_key_reports_its_line():
     text = GOOD.replace("    rule: frac >= 0.5\n", "    rule: frac >= 0.5\n    wieght: 2\n")
-    assert errors_of(text) == ["wf.yaml:25: unknown key 'wieght' at indicators.0"]
+    assert errors_of(text) == ["wf.yaml:25: unknown key 'wieght' at indicators.0 (did you mean 'weight'?)"]
+
+
+def test_unknown_key_without_a_close_name_lists_the_allowed_keys():
+    [msg] = errors_of(GOOD.replace("      - tool: toy_load\n", "      - tool: toy_load\n        colour: red\n"))
+    assert msg == "wf.yaml:15: unknown key 'colour' at indicators.0.steps.0; allowed keys: tool, inputs, args, outputs"
 
 
 def test_unknown_tool_reports_the_tool_line():
@@ -92,7 +97,7 @@ def test_missing_key_and_bad_decision():
 
 def test_yaml_syntax_error_and_duplicate_key_have_lines():
     [msg] = errors_of(GOOD.replace("modality: toy", "modality: [toy"))
-    assert msg.startswith("wf.yaml:") and "not valid YAML" in msg
+    assert msg == "wf.yaml:4: not valid YAML: the '[' at column 11 is never closed with ']'"
     [msg] = errors_of(GOOD.replace("modality: toy", "modality: toy\nmodality: again"))
     assert msg == "wf.yaml:5: key 'modality' appears twice (first on line 4)"
 
@@ -112,3 +117,39 @@ def test_builtin_workflows_all_validate():
     wf, _ = find_workflow("glaucoma")
     assert {r.id for r in wf.references} >= {"egs2021", "ddls2002"}
     assert all(ind.references for ind in wf.indicators)
+
+
+@pytest.mark.parametrize(
+    "old,new,expected",
+    [
+        ("  - name: image\n", "  - name: image\n   description: x\n",
+         "wf.yaml:9: not valid YAML: bad indentation: key 'description' is at column 4, but the key above it ('name', line 8) is at column 5"),
+        ("name: Toy\n", "name: Toy\n  version: 3\n",
+         "wf.yaml:3: not valid YAML: bad indentation: key 'version' is at column 3, but the key above it ('name', line 2) is at column 1"),
+        ("question: Is it high?", 'question: "Is it high?',
+         "wf.yaml:5: not valid YAML: the quote opened at column 11 is never closed"),
+        ("question: Is it high?", "question: Is it: high?",
+         "wf.yaml:5: not valid YAML: a ':' inside a value at column 16: put the value in quotes"),
+        ("  - name: image\n", "  - name: image\n\t\n", "wf.yaml:9: not valid YAML: a tab at column 1: indent with spaces, not tabs"),
+        ("    rule: frac >= 0.5\n", "    rule: frac >= 0.5\n    - oops\n",
+         "wf.yaml:25: not valid YAML: bad indentation: a list item '-' at column 5 among the keys of the mapping that starts on line 10; a list goes under a key that ends in ':'"),
+    ],
+    ids=["key-off-list-item", "key-deeper-than-sibling", "unclosed-quote", "colon-in-value", "tab", "list-item-among-keys"],
+)
+def test_yaml_syntax_errors_are_one_plain_line_at_the_cause(old, new, expected):
+    [msg] = errors_of(GOOD.replace(old, new, 1))
+    assert msg == expected and "<block" not in msg
+
+
+def test_schema_and_tool_errors_are_reported_together_sorted_by_line():
+    text = (GOOD.replace("question: Is it high?", "qestion: Is it high?")
+            .replace("tool: toy_fraction", "tool: toy_fractoin") + "colour: red\n")
+    msgs = errors_of(text)
+    assert [m.split(":")[1] for m in msgs] == ["1", "5", "21", "26"], msgs
+    assert "did you mean 'question'?" in msgs[1] and "unknown tool 'toy_fractoin'" in msgs[2]
+
+
+def test_checks_that_need_a_broken_part_are_skipped_not_guessed():
+    # With 'inputs' invalid, the step's input 'image' cannot be resolved: no second, false error about it.
+    assert errors_of(GOOD.replace("  - name: image", "  - name: Image")) == [
+        "wf.yaml:8: inputs.0.name: String should match pattern '^[a-z][a-z0-9_]*$'"]

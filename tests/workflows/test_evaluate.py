@@ -1,0 +1,73 @@
+"""Scoring a workflow on a labelled set: indeterminate samples are reported, not called negative."""
+
+import textwrap
+
+import pytest
+from typer.testing import CliRunner
+
+import tests.workflows.toytools  # noqa: F401  (registers the toy tools)
+from dxgraph.cli import app
+from dxgraph.errors import InputError
+from dxgraph.tools.registry import ToolCache
+from dxgraph.tools.runner import ToolRunner
+from dxgraph.workflows.evaluate import evaluate_workflow, read_labels
+from dxgraph.workflows.loader import find_workflow, parse_workflow
+
+WF = textwrap.dedent(
+    """\
+    id: toy
+    name: Toy
+    modality: toy
+    question: Is it high?
+    outcomes: {positive: high, negative: low}
+    inputs: [{name: image}]
+    indicators:
+      - id: frac
+        description: share of high pixels
+        kind: quantitative
+        steps:
+          - {tool: toy_load, inputs: {path: image}, outputs: img}
+          - {tool: toy_split, inputs: {image: img}, outputs: [low, high]}
+          - {tool: toy_fraction, inputs: {low: low, high: high}, outputs: frac}
+        rule: frac >= 0.5
+    decision: {method: weighted, threshold: 0.5}
+    """
+)
+
+
+@pytest.fixture()
+def data(tmp_path):
+    """Four samples; 'c' is unreadable, so its only indicator is unavailable and its outcome indeterminate."""
+    (tmp_path / "hi.txt").write_text("0.9 0.9 0.1\n")
+    (tmp_path / "lo.txt").write_text("0.1 0.1 0.9\n")
+    (tmp_path / "bad.txt").write_text("not numbers\n")
+    (tmp_path / "labels.csv").write_text("id,image,label,frac\na,hi.txt,1,0.66\nb,lo.txt,0,0.33\nc,bad.txt,1,\nd,hi.txt,1,\n")
+    return tmp_path
+
+
+async def test_indeterminate_samples_are_excluded_and_counted(data, tmp_path):
+    report = await evaluate_workflow(parse_workflow(WF), data, runner=ToolRunner(ToolCache(tmp_path / "cache")))
+    assert (report["n"], report["n_determinate"], report["coverage"]) == (4, 3, 0.75)
+    assert report["indeterminate"] == 1 and report["indeterminate_ids"] == ["c"]
+    m = report["metrics"]
+    # 'c' is a positive: scored as a negative it would have been a false negative (sensitivity 2/3)
+    assert m["n"] == 3 and (m["tp"], m["fn"], m["tn"]) == (2, 0, 1) and m["sensitivity"] == 1.0
+    assert {s["id"]: s["pred"] for s in report["samples"]} == {"a": 1, "b": 0, "c": None, "d": 1}
+
+
+def test_cli_says_how_indeterminate_samples_were_counted(data, tmp_path):
+    (tmp_path / "toy.yaml").write_text(WF)
+    r = CliRunner().invoke(app, ["evaluate", "-w", str(tmp_path / "toy.yaml"), "-d", str(data)], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    assert "0.750 (3 of 4 determinate)" in r.stdout
+    assert "1 indeterminate sample(s) (c) are excluded from accuracy" in r.stdout
+
+
+def test_missing_image_column_names_the_users_column(tmp_path):
+    (tmp_path / "labels.csv").write_text("id,img,label\na,x.png,1\n")
+    with pytest.raises(InputError) as info:
+        read_labels(tmp_path, find_workflow("glaucoma")[0])
+    assert "column 'image' missing" in str(info.value) and "image_image" not in str(info.value)
+    (tmp_path / "labels.csv").write_text("id,image_ed,label\na,x.nii,1\n")
+    with pytest.raises(InputError, match=r"column 'image_es' missing: workflow 'hfref' takes 2 images per row \(ed, es\)"):
+        read_labels(tmp_path, find_workflow("hfref")[0])
