@@ -1,9 +1,9 @@
 """Reports of a benchmark run: a JSON document, a self-contained HTML page, run comparisons.
 
 The JSON is the contract (``run_id``, ``status``, ``samples_total``, ``samples_done``,
-``samples_failed``, ``metrics`` with every value as ``{value, ci_low, ci_high, n}``); the
-HTML is drawn from it, with plots embedded as base64 PNG so one file can be mailed or
-archived. Every report says whether its cases are synthetic: numbers on synthetic vignettes
+``samples_failed``, ``errors`` per sample and ``error_kinds`` grouped by type, ``metrics`` with
+every value as ``{value, ci_low, ci_high, n}``); the HTML is drawn from it, with plots
+embedded as base64 PNG so one file can be mailed or archived. Every report says whether its cases are synthetic: numbers on synthetic vignettes
 are not clinical evidence.
 """
 
@@ -13,6 +13,7 @@ import base64
 import html
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ from dxgraph.bench.metrics import Outcome, compute_metrics, difference, outcome_
 from dxgraph.errors import InputError
 from dxgraph.store import SampleRow, Store
 
-__all__ = ["load_outcomes", "build_report", "compare_runs", "render_html", "write_html"]
+__all__ = ["load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
+           "write_html"]
+
+_KIND = re.compile(r"[A-Za-z_][\w.]*(?=:|\s\(|$)")  # the runner's "Type: message (file:line)"
 
 
 def _run_or_error(store: Store, run_id: str):
@@ -38,6 +42,37 @@ def load_outcomes(store: Store, run_id: str) -> tuple[list[Outcome], list[Sample
     outcomes = [outcome_from_result(r.key, r.case_id, r.temperament, r.strategy, r.doctor, r.result_json)
                 for r in done]
     return outcomes, done, failed
+
+
+def error_kinds(failed: list[SampleRow]) -> list[dict[str, Any]]:
+    """Failed samples grouped by error type, most frequent first.
+
+    The runner stores each error as ``Type: message (file:line)``; the type is the kind. Each
+    group keeps its first stored message and sample as the example, and how many different
+    messages it holds, so one line per kind is enough to triage a run of hundreds of failures.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    messages: dict[str, set[str]] = {}
+    for row in failed:
+        text = (row.error or "").strip().split("\n", 1)[0] or "unknown error"
+        match = _KIND.match(text)
+        kind = match.group(0) if match else "error"
+        if kind not in groups:
+            groups[kind] = {"kind": kind, "count": 0, "example": text, "first_key": row.key,
+                            "first_sample": f"{row.case_id}/{row.temperament}/{row.strategy}"}
+            messages[kind] = set()
+        groups[kind]["count"] += 1
+        messages[kind].add(text)
+    for kind, group in groups.items():
+        group["distinct_messages"] = len(messages[kind])
+    return sorted(groups.values(), key=lambda g: -g["count"])
+
+
+def format_error_kind(group: dict[str, Any]) -> str:
+    """One line: ``40 ModelError: connection refused ... (first: sample acne-03/neutral/dialogue)``."""
+    others = group["distinct_messages"] - 1
+    more = f"; {others} other message{'s' if others > 1 else ''} of this kind" if others else ""
+    return f"{group['count']} {group['example']} (first: sample {group['first_sample']}{more})"
 
 
 def _synthetic(rows: list[SampleRow]) -> bool | str | None:
@@ -74,6 +109,7 @@ def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) 
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "sample_seconds": round(seconds, 3)},
         "errors": [{"key": r.key, "error": r.error, "attempts": r.attempts} for r in failed],
+        "error_kinds": error_kinds(failed),
         "bootstrap": metrics.pop("bootstrap"),
         "confusion": metrics.pop("confusion"),
         "metrics": metrics,
@@ -199,6 +235,7 @@ def render_html(report: dict[str, Any]) -> str:
                 pairs, ["top1_accuracy", "macro_f1", "mean_turns", "facts_elicited"], "pair")
     errors = "".join(f"<tr><td>{html.escape(e['key'])}</td><td>{html.escape(str(e['error']))}</td></tr>"
                      for e in report.get("errors", [])[:50])
+    kinds = "".join(f"<li>{html.escape(format_error_kind(g))}</li>" for g in report.get("error_kinds", []))
     title = html.escape(f"dxgraph benchmark {report['run_id']}")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse;margin:1em 0}}
@@ -216,7 +253,7 @@ Abstentions count as wrong.</p>
 <h2>Plots</h2>{imgs}
 {paired}
 <h2>By label</h2>{_table(m.get("by_label") or {}, ["top1_accuracy", "f1", "abstention_rate"], "label")}
-<h2>Errors</h2><table><tr><th>sample</th><th>error</th></tr>{errors}</table>
+<h2>Errors</h2><ul>{kinds}</ul><table><tr><th>sample</th><th>error</th></tr>{errors}</table>
 </body></html>"""
 
 

@@ -24,14 +24,61 @@ def _store(db: str | None):
     return Store(db)
 
 
-def _echo_summary(s) -> None:
+FAILED_EXIT = 1
+"""Exit code of ``run``/``retry`` when samples (of this shard, if sharded) ended in an error; 2 is bad input."""
+
+_MAX_KINDS = 8
+
+
+def _say(text: str) -> None:
+    from dxgraph.cli import console
+
+    # markup off: stored error messages may hold [brackets]; soft wrap keeps one line per fact.
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def _echo_errors(kinds: list[dict], run_id: str) -> None:
+    from dxgraph.bench.report import format_error_kind
+
+    for group in kinds[:_MAX_KINDS]:
+        _say("  " + format_error_kind(group))
+    if len(kinds) > _MAX_KINDS:
+        rest = sum(g["count"] for g in kinds[_MAX_KINDS:])
+        _say(f"  ... and {rest} more of {len(kinds) - _MAX_KINDS} other kinds: dxgraph bench report {run_id} --json")
+
+
+def _echo_summary(s, store) -> None:
+    """The run's counts; when samples failed, their errors grouped by kind, the retry
+    command, and ``typer.Exit(FAILED_EXIT)`` so a script notices.
+
+    A shard (``--shard I/N``) answers for its own samples only: one worker's exit code must
+    not flip on another worker's failures (a restarting container would loop on them).
+    """
+    from dxgraph.bench.grid import parse_shard, shard_of
     from dxgraph.cli import console
 
     console.print(f"run {s.run_id!r}: {s.status} — {s.samples_done}/{s.samples_total} done, "
                   f"{s.samples_failed} failed; this call ran {s.ran} ({s.errors} errors), "
                   f"skipped {s.skipped} already done, {s.seconds:.1f} s", highlight=False)
-    if s.samples_failed:
-        console.print(f"re-run the failed samples with: dxgraph bench retry {s.run_id}", highlight=False)
+    if not s.samples_failed:
+        return
+    from dxgraph.bench.report import error_kinds
+
+    failed = store.samples(s.run_id, "error")
+    shard = parse_shard(s.shard)
+    mine = ""
+    if shard.count > 1:
+        failed = [r for r in failed if shard_of(r.key, shard.count) == shard.index]
+        if not failed:
+            _say(f"shard {shard} completed all its samples; the run's failed samples ({s.samples_failed}) are in "
+                 f"other shards: dxgraph bench report {s.run_id}")
+            return
+        mine = f"{len(failed)} in shard {shard}; "
+    _say("failed samples by error kind:")
+    _echo_errors(error_kinds(failed), s.run_id)
+    _say(f"completed {s.samples_done}, failed {s.samples_failed} of {s.samples_total} samples ({mine}the failures "
+         f"are stored): fix the cause, then re-run only those with: dxgraph bench retry {s.run_id}")
+    raise typer.Exit(FAILED_EXIT)
 
 
 def _temperaments(text: str) -> list[str]:
@@ -59,7 +106,10 @@ def run(
     db: DbOpt = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True,
 ) -> None:
-    """Run (or resume) a benchmark; every finished sample is stored at once."""
+    """Run (or resume) a benchmark; every finished sample is stored at once.
+
+    Exit code: 0 when all samples completed, 1 when any failed (stored; `dxgraph bench retry RUN_ID`), 2 on bad input.
+    """
     from pydantic import ValidationError
 
     from dxgraph.bench.grid import BenchConfig
@@ -79,8 +129,9 @@ def run(
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"]) or "option"
         raise InputError(f"--{field.replace('_', '-')}: {err['msg']}") from None
-    summary = asyncio.run(run_benchmark(config, _store(db), progress=progress))
-    _echo_summary(summary)
+    store = _store(db)
+    summary = asyncio.run(run_benchmark(config, store, progress=progress))
+    _echo_summary(summary, store)
 
 
 @app.command("retry")
@@ -90,11 +141,15 @@ def retry_cmd(
     concurrency: Annotated[Optional[int], typer.Option(help="Override the stored concurrency.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on a terminal.")] = True,
 ) -> None:
-    """Re-run only the samples of a run that ended in an error."""
+    """Re-run only the samples of a run that ended in an error.
+
+    Exit code: 0 when all samples of the run are now complete, 1 when any still fails, 2 on bad input.
+    """
     from dxgraph.bench.runner import retry
 
-    summary = asyncio.run(retry(run_id, _store(db), concurrency=concurrency, progress=progress))
-    _echo_summary(summary)
+    store = _store(db)
+    summary = asyncio.run(retry(run_id, store, concurrency=concurrency, progress=progress))
+    _echo_summary(summary, store)
 
 
 @app.command("report")
@@ -129,7 +184,20 @@ def _print_report(rep: dict) -> None:
 
     synthetic = {True: "synthetic cases", False: "imported cases", "mixed": "mixed cases"}.get(rep["synthetic"], "")
     console.print(f"run {rep['run_id']!r} ({rep['status']}): {rep['samples_done']}/{rep['samples_total']} done, "
-                  f"{rep['samples_failed']} failed {('— ' + synthetic) if synthetic else ''}", highlight=False)
+                  f"{rep['samples_failed']} failed{(' — ' + synthetic) if synthetic else ''}", highlight=False)
+    if rep["samples_failed"]:
+        _say("failed samples by error kind:")
+        _echo_errors(rep.get("error_kinds") or [], rep["run_id"])
+    if not rep["samples_done"]:
+        # Metrics of zero samples are all blank; a table of dashes would read as a result.
+        why = (f"all samples failed ({rep['samples_failed']} of {rep['samples_total']})"
+               if rep["samples_failed"] == rep["samples_total"] else "no sample has finished yet")
+        _say(f"no metrics: {why}" + (f"; fix the cause, then: dxgraph bench retry {rep['run_id']}"
+                                     if rep["samples_failed"] else ""))
+        return
+    if rep["samples_failed"]:
+        _say(f"metrics below cover the {rep['samples_done']} completed samples only; "
+             f"re-run the failed ones with: dxgraph bench retry {rep['run_id']}")
     metrics = ["top1_accuracy", "top3_accuracy", "macro_f1", "abstention_rate", "mean_turns", "facts_elicited"]
     for title, groups in (("overall", {"all": rep["metrics"].get("overall", {})}),
                           ("temperament", rep["metrics"].get("by_temperament", {})),
