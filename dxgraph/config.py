@@ -15,6 +15,7 @@ Read from ``dxgraph.yaml`` (in the working directory, or the file named by
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Literal
@@ -82,12 +83,22 @@ def _config_path() -> Path | None:
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Read settings from the config file (if any) and the environment."""
+    """Read settings from the config file (if any) and the environment.
+
+    Raises:
+        ConfigError: the file or a ``DXGRAPH_*`` variable is invalid, as one line naming the
+            ``file:line`` and key, or the variable.
+    """
     path = Path(path) if path else _config_path()
     data: dict = {}
+    text = ""
     if path is not None:
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read the settings file: {exc}", file=str(path)) from None
+        try:
+            loaded = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             raise ConfigError(
@@ -98,29 +109,76 @@ def load_settings(path: str | Path | None = None) -> Settings:
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError("expected a mapping at the top level", file=str(path), line=1)
         data = loaded or {}
+    for section in ("models", "telemetry"):
+        if section in data and data[section] is None:  # ``models:`` with every line commented out
+            del data[section]
     env = os.environ
-    if env.get("DXGRAPH_HOME"):
-        data["home"] = env["DXGRAPH_HOME"]
-    if env.get("DXGRAPH_DATABASE_URL"):
-        data["database_url"] = env["DXGRAPH_DATABASE_URL"]
-    models = dict(data.get("models") or {})
+    from_env: dict[tuple, str] = {}  # setting path -> the variable that set it
+
+    def override(loc: tuple, var: str, value) -> None:
+        target = data
+        for key in loc[:-1]:
+            if not isinstance(target.get(key), dict):
+                if target.get(key) is not None:
+                    return  # the file's value is malformed; validation reports it at its line
+                target[key] = {}
+            target = target[key]
+        target[loc[-1]] = value
+        from_env[loc] = var
+
+    for key in ("home", "database_url"):
+        var = f"DXGRAPH_{key.upper()}"
+        if env.get(var):
+            override((key,), var, env[var])
     for role in ROLES:
-        value = env.get(f"DXGRAPH_{role.upper()}_MODEL")
-        if value:
-            models[role] = value
-    data["models"] = models
-    telemetry = dict(data.get("telemetry") or {})
+        var = f"DXGRAPH_{role.upper()}_MODEL"
+        if env.get(var):
+            override(("models", role), var, env[var])
     if env.get("DXGRAPH_TRACE"):
-        telemetry["exporter"] = env["DXGRAPH_TRACE"]
+        override(("telemetry", "exporter"), "DXGRAPH_TRACE", env["DXGRAPH_TRACE"])
     if env.get("DXGRAPH_TRACE_CONTENT"):
-        telemetry["capture_content"] = env["DXGRAPH_TRACE_CONTENT"] not in ("0", "false", "")
-    data["telemetry"] = telemetry
+        override(("telemetry", "capture_content"), "DXGRAPH_TRACE_CONTENT",
+                 env["DXGRAPH_TRACE_CONTENT"] not in ("0", "false", ""))
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"setting {where!r}: {err['msg']}", file=str(path) if path else None) from None
+        raise _settings_error(exc.errors()[0], from_env, path, text) from None
+
+
+def _settings_error(err: dict, from_env: dict[tuple, str], path: Path | None, text: str) -> ConfigError:
+    """One line for a pydantic error: the variable that set the value, else ``file:line: key``."""
+    loc = tuple(err["loc"])
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "literal_error":
+        short = f"must be one of {err['ctx']['expected']}"
+    elif err["type"] == "extra_forbidden":
+        parent = Settings
+        for key in loc[:-1]:
+            annotation = parent.model_fields[key].annotation if key in parent.model_fields else None
+            parent = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+            if parent is None:
+                break
+        allowed = list(parent.model_fields) if parent else []
+        guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        short = "unknown key" + (f" (did you mean {guess[0]!r}?)" if guess else "")
+        short += f"; allowed here: {', '.join(allowed)}" if allowed else ""
+    elif err["type"] in ("model_type", "dict_type"):
+        short = "should be a mapping (indented 'key: value' lines)"
+    else:
+        short = err["msg"].removeprefix("Value error, ").replace("Input should be", "should be")
+    var = next((v for loc_env, v in from_env.items() if loc[: len(loc_env)] == loc_env), None)
+    if var is not None:
+        return ConfigError(f"{var}={err['input']!r}: {short}")
+    if path is None:
+        return ConfigError(f"setting {field}: {short}")
+    # The workflow loader already maps a pydantic location to its YAML line; reuse it.
+    from dxgraph.workflows.loader import _line_for, _line_map
+
+    try:
+        line = _line_for(_line_map(text, str(path)), loc)
+    except ConfigError:  # a duplicate key: name the field without a line rather than fail twice
+        line = None
+    return ConfigError(f"{field}: {short}", file=str(path), line=line)
 
 
 def role_spec(settings: Settings, role: str) -> str | None:

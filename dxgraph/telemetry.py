@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -57,7 +58,8 @@ def setup_tracing(
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     memory = None
     if exporter == "console":
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        # stderr: stdout carries the command's own output (``--json``), which spans would corrupt.
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
     elif exporter == "memory":
         memory = InMemorySpanExporter()
         provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -76,8 +78,17 @@ def setup_tracing(
 
 
 def get_tracer() -> trace.Tracer:
+    """The dxgraph tracer; the first call sets tracing up from the settings if nobody has.
+
+    That is where ``DXGRAPH_TRACE`` / ``telemetry:`` in ``dxgraph.yaml`` take effect, so the
+    CLI, the UI and library users get the configured exporter without calling
+    ``setup_tracing`` themselves.
+    """
     if _state["provider"] is None:
-        setup_tracing("none")
+        from dxgraph.config import load_settings
+
+        t = load_settings().telemetry
+        setup_tracing(t.exporter, capture_content=t.capture_content, service_name=t.service_name)
     return _state["provider"].get_tracer("dxgraph")
 
 

@@ -26,8 +26,41 @@ def test_env_overrides_file(tmp_path, monkeypatch):
 def test_unknown_key_in_config_is_an_error_with_the_file(tmp_path):
     cfg = tmp_path / "dxgraph.yaml"
     cfg.write_text("modles:\n  doctor: rules\n")
-    with pytest.raises(ConfigError, match=r"dxgraph.yaml: setting 'modles'"):
+    with pytest.raises(ConfigError, match=r"dxgraph.yaml:1: modles: unknown key \(did you mean 'models'\?\)"):
         load_settings(cfg)
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("home: /tmp/x\nmax_concurrency: 0\n", "dxgraph.yaml:2: max_concurrency: should be greater than or equal to 1"),
+        ("models:\n  doctor: rules\n  vlmm: x\n", "dxgraph.yaml:3: models.vlmm: unknown key (did you mean 'vlm'?)"),
+        ("telemetry:\n  exporter: jaeger\n",
+         "dxgraph.yaml:2: telemetry.exporter: must be one of 'none', 'console'"),
+        ("max_retries: 2\nmodels: rules\n", "dxgraph.yaml:2: models: should be a mapping"),
+    ],
+)
+def test_config_errors_are_one_line_with_file_line_and_key(tmp_path, text, expected):
+    cfg = tmp_path / "dxgraph.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    message = str(info.value)
+    assert message.startswith(str(cfg)) and expected in message and "\n" not in message, message
+
+
+def test_a_bad_environment_variable_is_named_with_the_allowed_values(monkeypatch):
+    monkeypatch.setenv("DXGRAPH_TRACE", "bogus")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith("DXGRAPH_TRACE='bogus': ") and "'none', 'console', 'otlp' or 'memory'" in message
+
+
+def test_an_empty_models_section_is_no_models(tmp_path):
+    cfg = tmp_path / "dxgraph.yaml"
+    cfg.write_text("models:\n#  doctor: local:smollm2\n")
+    assert role_spec(load_settings(cfg), "doctor") == "rules"
 
 
 def test_bad_yaml_in_config_names_the_line(tmp_path):

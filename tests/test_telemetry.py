@@ -61,3 +61,29 @@ def test_unknown_exporter_is_a_config_error():
 def test_otlp_exporter_is_available_from_the_extra():
     assert setup_tracing("otlp") is None
     setup_tracing("none")
+
+
+@pytest.fixture()
+def unset_tracing(monkeypatch):
+    from dxgraph import telemetry
+
+    monkeypatch.setitem(telemetry._state, "provider", None)
+    yield
+    setup_tracing("none")
+
+
+def test_dxgraph_trace_takes_effect_without_setup_tracing(unset_tracing, monkeypatch):
+    from dxgraph import telemetry
+
+    monkeypatch.setenv("DXGRAPH_TRACE", "memory")
+    monkeypatch.setenv("DXGRAPH_TRACE_CONTENT", "1")
+    assert traced("node configured")(lambda: 3)() == 3
+    [span] = telemetry._state["memory"].get_finished_spans()
+    assert span.name == "node configured" and telemetry.capture_content() is True
+
+
+def test_console_spans_go_to_stderr_leaving_stdout_to_the_command(unset_tracing, monkeypatch, capsys):
+    monkeypatch.setenv("DXGRAPH_TRACE", "console")
+    traced("node printed")(lambda: None)()
+    out, err = capsys.readouterr()
+    assert out == "" and '"name": "node printed"' in err

@@ -10,14 +10,47 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from dxgraph.errors import DxGraphError
 
 __all__ = ["app", "main", "console", "err_console"]
 
-console = Console()
-err_console = Console(stderr=True)
+# Wide enough that no message or table row is ever folded when output goes to a pipe.
+_PIPE_WIDTH = 10_000
+
+
+class _Console(Console):
+    """A Rich console that does not wrap when its stream is not a terminal.
+
+    Rich folds piped output at 80 columns (or at the width of whatever terminal stdin is),
+    which splits ``FILE:LINE: message`` lines and table rows that scripts and ``grep`` read
+    one line at a time. The check is made at each print, so a stream swapped in later (a
+    test runner's capture, a pager) is judged as it is. An explicit ``COLUMNS`` still wins.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not self.is_terminal:
+            return ConsoleDimensions(_PIPE_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+    @property
+    def soft_wrap(self) -> bool:
+        return self._soft_wrap or (self._width is None and not self.is_terminal)
+
+    @soft_wrap.setter
+    def soft_wrap(self, value: bool) -> None:
+        self._soft_wrap = value
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 app = typer.Typer(
     name="dxgraph",

@@ -27,6 +27,12 @@ def check(
     result = asyncio.run(check_role(role))
     if as_json:
         typer.echo(json.dumps(result))
+    elif result["spec"] is None:
+        env = f"DXGRAPH_{role.upper()}_MODEL"
+        example = "openai:MODEL@http://HOST:PORT/v1" + ("" if role == "vlm" else " (or local:smollm2)")
+        console.print(f"no model is configured for {role!r}, so there is nothing to check.", highlight=False)
+        console.print(f"configure one with {env}={example}, or 'models: {{{role}: ...}}' in dxgraph.yaml",
+                      highlight=False, markup=False)
     else:
         table = Table(show_header=False, box=None)
         table.add_column(style="bold")
@@ -79,10 +85,18 @@ def export(
     out: Annotated[str, typer.Argument(help="Folder to write the transformers model to.")],
 ) -> None:
     """Write a local GGUF model as a transformers folder, e.g. for vLLM to serve offline."""
+    from pathlib import Path
+
     from dxgraph.cli import console
     from dxgraph.models.local import export_transformers
 
+    already = (Path(out) / "config.json").exists()  # export_transformers then reuses it
     folder = export_transformers(model, out)
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-    console.print(f"wrote {folder} ({size / 1e6:.0f} MB); serve it with: "
-                  f"vllm serve {folder} --served-model-name {model if model == 'smollm2' else 'local'}")
+    served = model if model == "smollm2" else "local"
+    if already:
+        console.print(f"{folder} already holds a transformers model ({size / 1e6:.0f} MB), skipped; "
+                      "delete it to export again", highlight=False, markup=False)
+    else:
+        console.print(f"wrote {folder} ({size / 1e6:.0f} MB)", highlight=False, markup=False)
+    console.print(f"serve it with: vllm serve {folder} --served-model-name {served}", highlight=False, markup=False)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import typer
 
 __all__ = ["ui"]
-
 
 def ui(
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (use --auth beyond loopback)."),
@@ -13,15 +14,19 @@ def ui(
     auth: str = typer.Option(None, "--auth", help="USER:PASS required to open the page (or DXGRAPH_UI_AUTH).",
                              show_default=False),
 ) -> None:
-    """Serve the telemedicine demo: Consult, Workflow, Simulate and Benchmarks (research use only)."""
-    try:
-        import gradio  # noqa: F401
-    except ModuleNotFoundError:
+    """Serve the telemedicine demo: Consult, Workflow, Simulate and Benchmarks (research use only).
+
+    No public share link is ever made: cases and uploaded images may be patient data.
+    """
+    if importlib.util.find_spec("gradio") is None:
         from dxgraph.errors import ConfigError
 
-        raise ConfigError("the UI needs gradio: pip install 'dxgraph[ui]'") from None
+        raise ConfigError("the UI needs gradio: pip install 'dxgraph[ui]'")
+    from dxgraph.cli.serve import check_port_free
+
+    check_port_free(host, port)  # before the slow Gradio import and model warm-up
     from dxgraph.ui.app import launch, parse_auth
 
     pair = parse_auth(auth) if auth else None  # a bad --auth fails before anything starts
-    typer.echo(f"dxgraph UI on http://{host}:{port} (research demo, not for clinical use)")
+    typer.echo(f"dxgraph UI on http://{host}:{port} (research demo, not for clinical use; Ctrl+C stops it)")
     launch(host=host, port=port, auth=pair)

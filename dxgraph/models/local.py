@@ -119,7 +119,15 @@ def export_transformers(name_or_path: str, out: str | Path) -> Path:
     out = Path(out)
     if (out / "config.json").exists():
         return out
-    folder, gguf_file = resolve_local(name_or_path)
+    if name_or_path in ALIASES:
+        folder, gguf_file = resolve_local(name_or_path)
+    else:
+        path = Path(name_or_path).expanduser()
+        if not (path.is_file() and path.suffix == ".gguf"):
+            what = "is not a .gguf file" if path.exists() else "does not exist"
+            raise ConfigError(f"cannot export {name_or_path!r}: it {what}; pass 'smollm2' or the path of "
+                              "a .gguf file, e.g. dxgraph models export smollm2 ./smollm2-hf")
+        folder, gguf_file = path.parent, path.name
     loaded = _load(folder, gguf_file, "cpu")
     model = loaded.model
     # Loaded from GGUF the weights are already plain tensors; only the quantizer marker

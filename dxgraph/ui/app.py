@@ -103,6 +103,9 @@ def launch(host: str = "127.0.0.1", port: int = 7860, auth: str | tuple[str, str
     demo = build_app(services)
     demo.services.warm_up()  # type: ignore[attr-defined]
     demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=not block,
+    # Never a public share link: cases and images may be patient data, and Gradio would
+    # otherwise open one on GRADIO_SHARE=true or in a hosted notebook. quiet drops its
+    # "set share=True" hint; the CLI prints the address itself.
+    demo.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=True, share=False,
                 **launch_kwargs(pair, demo.services))  # type: ignore[attr-defined]
     return demo

@@ -96,3 +96,34 @@ async def test_provider_call_span_has_content_when_switched_on():
         setup_tracing("none")
     assert "Jane Roe" in span.attributes["gen_ai.input.messages"]
     assert span.attributes["gen_ai.output.text"] == "the optic cup looks enlarged"
+
+
+def test_models_check_of_an_unconfigured_role_says_how_to_configure_it(monkeypatch):
+    monkeypatch.delenv("DXGRAPH_VLM_MODEL", raising=False)
+    result = runner.invoke(app, ["models", "check", "vlm"])
+    assert result.exit_code == 1
+    assert "None" not in result.stdout and "no model is configured for 'vlm'" in result.stdout
+    assert "DXGRAPH_VLM_MODEL=openai:MODEL@http://HOST:PORT/v1" in result.stdout
+    assert "smollm2" not in result.stdout  # a text-only model cannot serve the VLM role
+
+
+def test_models_export_into_a_finished_export_says_it_skipped(tmp_path):
+    out = tmp_path / "smollm2-hf"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "model.safetensors").write_bytes(b"\0" * 2_000_000)
+    result = runner.invoke(app, ["models", "export", "smollm2", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote" not in result.stdout and "already holds a transformers model (2 MB), skipped" in result.stdout
+    assert f"vllm serve {out} --served-model-name smollm2" in result.stdout
+
+
+def test_models_export_of_something_unknown_says_what_to_pass(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "dxgraph", "models", "export", "smollm3", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == ("error: cannot export 'smollm3': it does not exist; pass 'smollm2' or the path of "
+                                "a .gguf file, e.g. dxgraph models export smollm2 ./smollm2-hf")
