@@ -172,10 +172,11 @@ def _settings_error(err: dict, from_env: dict[tuple, str], path: Path | None, te
     if path is None:
         return ConfigError(f"setting {field}: {short}")
     # The workflow loader already maps a pydantic location to its YAML line; reuse it.
-    from dxgraph.workflows.loader import _line_for, _line_map
+    from dxgraph.workflows.loader import line_map
+    from dxgraph.workflows.yaml_lines import line_for
 
     try:
-        line = _line_for(_line_map(text, str(path)), loc)
+        line = line_for(line_map(text, str(path)), loc)
     except ConfigError:  # a duplicate key: name the field without a line rather than fail twice
         line = None
     return ConfigError(f"{field}: {short}", file=str(path), line=line)

@@ -53,7 +53,7 @@ async def check_role(role: str, settings: Settings | None = None, *, max_tokens:
             **result,
             "ok": False,
             "error": f"no model configured for role {role!r}: set {env}=openai:MODEL@http://HOST:PORT/v1 "
-            f"(or local:smollm2), or 'models: {{{role}: ...}}' in dxgraph.yaml",
+            f"{'' if role == 'vlm' else '(or local:smollm2) '}or 'models: {{{role}: ...}}' in dxgraph.yaml",
         }
     if spec == "rules":
         return {
