@@ -32,6 +32,7 @@ __all__ = [
     "mask_area",
     "mask_volume",
     "ejection_fraction",
+    "EDV_RANGE_ML",
     "lesion_count",
 ]
 
@@ -188,24 +189,44 @@ def mask_volume(mask: Mask) -> float:
     return float(np.count_nonzero(array)) * voxel_mm3 / 1000.0
 
 
-@tool(version="1", outputs=("ef",), units={"ef": "%"})
+EDV_RANGE_ML = (20.0, 500.0)
+"""Adult left-ventricular end-diastolic volumes outside this range are not a ventricle.
+
+Normal adult LV EDV is about 60-230 mL by cardiac MRI; dilated cardiomyopathy reaches
+300-400 mL. Under 20 mL or over 500 mL the segmenter found something else (or the image is
+not a cardiac volume), and an ejection fraction from it would be a confident number about
+nothing. The synthetic phantoms draw EDV in 100-190 mL.
+"""
+
+
+@tool(version="2", outputs=("ef",), units={"ef": "%"})
 def ejection_fraction(edv_ml: float, esv_ml: float) -> float:
-    """Ejection fraction in percent: 100 x (EDV - ESV) / EDV.
+    """Ejection fraction in percent: 100 x (EDV - ESV) / EDV, from plausible volumes only.
+
+    Volumes that no adult left ventricle has (EDV outside ``EDV_RANGE_ML``, ESV not between
+    0 and EDV) are a ``ToolError`` naming the numbers, so the indicator is unavailable
+    rather than a confident pass or fail; ESV equal to EDV usually means the same frame
+    was given twice.
 
     Args:
         edv_ml: end-diastolic volume in mL.
         esv_ml: end-systolic volume in mL.
     """
     edv, esv = float(edv_ml), float(esv_ml)
+    name = "ejection_fraction"
     if not (math.isfinite(edv) and math.isfinite(esv)):
-        raise ToolError(f"ejection_fraction: volumes must be finite, got EDV {edv!r} and ESV {esv!r}")
-    if edv <= 0:
-        raise ToolError(f"ejection_fraction: end-diastolic volume must be positive, got {edv:g} mL")
-    if esv < 0:
-        raise ToolError(f"ejection_fraction: end-systolic volume cannot be negative, got {esv:g} mL")
-    if esv > edv:
-        raise ToolError(f"ejection_fraction: end-systolic volume {esv:g} mL exceeds end-diastolic {edv:g} mL; "
-                        "the ED and ES images may be swapped")
+        raise ToolError(f"{name}: volumes must be finite, got EDV {edv!r} and ESV {esv!r}")
+    lo, hi = EDV_RANGE_ML
+    if not lo <= edv <= hi:
+        raise ToolError(f"{name}: EDV {edv:.1f} mL is outside the plausible adult left-ventricular range "
+                        f"{lo:g}-{hi:g} mL (ESV {esv:.1f} mL); the segmentation did not find a ventricle, "
+                        "or the image is not a cardiac volume")
+    if esv <= 0:
+        raise ToolError(f"{name}: ESV {esv:.1f} mL leaves no cavity at end-systole (EDV {edv:.1f} mL); "
+                        "the end-systolic segmentation failed")
+    if esv >= edv:
+        raise ToolError(f"{name}: ESV {esv:.1f} mL is not below EDV {edv:.1f} mL, so the EF would be "
+                        f"{100.0 * (edv - esv) / edv:.0f} %; the ED and ES images may be the same frame or swapped")
     return 100.0 * (edv - esv) / edv
 
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,23 @@ def _role_model(settings, role: str):
     return load_model(spec)
 
 
-def bind_images(wf: Workflow, images: list[str] | dict[str, str]) -> dict[str, str]:
-    """Match the given image paths to the workflow's input slots; resolve ``sample:`` names."""
+def _as_images(images) -> list[str] | dict[str, str]:
+    # A lone path is one image, not a sequence of one-character paths.
+    if isinstance(images, (str, os.PathLike)):
+        return [os.fspath(images)]
+    if isinstance(images, dict):
+        return {k: os.fspath(v) for k, v in images.items()}
+    return [os.fspath(v) for v in images]
+
+
+def bind_images(wf: Workflow, images: str | os.PathLike | list[str] | dict[str, str]) -> dict[str, str]:
+    """Match the given image paths to the workflow's input slots; resolve ``sample:`` names.
+
+    Raises:
+        InputError: the wrong number of images, an unknown input name, or a file that does
+            not exist (checked here so that a typo is an error, not an indeterminate run).
+    """
+    images = _as_images(images)
     names = [s.name for s in wf.inputs]
     if isinstance(images, dict):
         unknown = sorted(set(images) - set(names))
@@ -83,7 +99,12 @@ def bind_images(wf: Workflow, images: list[str] | dict[str, str]) -> dict[str, s
     missing = [n for n in names if n not in bound]
     if missing:
         raise InputError(f"workflow {wf.id!r} needs image {missing[0]!r}")
-    return {k: _resolve(v) for k, v in bound.items()}
+    resolved = {k: _resolve(v) for k, v in bound.items()}
+    for name, path in resolved.items():
+        if not Path(path).exists():
+            raise InputError(f"image {path!r} (input {name!r} of workflow {wf.id!r}) does not exist; check the path "
+                             "(or use sample:retina, sample:ct...)")
+    return resolved
 
 
 def _resolve(path: str) -> str:
@@ -94,11 +115,42 @@ def _resolve(path: str) -> str:
     return str(path)
 
 
-def check_images(workflow: str | Workflow, images: list[str] | dict[str, str]) -> dict[str, str]:
-    """Load each image as its input slot expects; raise InputError naming the first bad one.
+def _expects(wf: Workflow, slot) -> list[str]:
+    """What each step that loads ``slot`` expects of it, beside the slot's own ``dims``."""
+    wanted = [slot.dims]
+    for ind in wf.indicators:
+        for step in ind.steps:
+            expect = step.args.get("expect")
+            if step.tool == "load_image" and step.inputs.get("path") == slot.name and isinstance(expect, str):
+                wanted.append(expect)
+    specific = [e for e in dict.fromkeys(wanted) if e != "any"]
+    return specific or ["any"]
+
+
+def _refuse_identical(wf: Workflow, bound: dict[str, str]) -> None:
+    # ED and ES (or any two inputs) given the same bytes would be measured as "no change":
+    # an EF of 0 % read as a confident HFrEF.
+    from dxgraph.tools.cache import file_digest
+
+    seen: dict[str, str] = {}
+    for name, path in bound.items():
+        digest = file_digest(path)
+        if digest in seen:
+            first = seen[digest]
+            raise InputError(
+                f"{first.upper()} and {name.upper()} are the same image (identical content: {bound[first]!r}"
+                f"{'' if bound[first] == path else f' and {path!r}'}); workflow {wf.id!r} needs a different "
+                f"image for each of its inputs ({', '.join(bound)})"
+            )
+        seen[digest] = name
+
+
+def check_images(workflow: str | Workflow, images: str | os.PathLike | list[str] | dict[str, str]) -> dict[str, str]:
+    """Load each image as its input slot and steps expect; raise InputError naming the first bad one.
 
     Inside a run a bad image only makes its indicators unavailable; callers that talk to a
-    person (CLI, UI) check first so the person gets the reason at once.
+    person (CLI, UI) check first so the person gets the reason at once. Two inputs with the
+    same content are refused too.
     """
     from dxgraph.tools.imaging import load
 
@@ -106,29 +158,35 @@ def check_images(workflow: str | Workflow, images: list[str] | dict[str, str]) -
     bound = bind_images(wf, images)
     slots = {s.name: s for s in wf.inputs}
     for name, path in bound.items():
-        image = load(path, expect=slots[name].dims)
+        for expect in _expects(wf, slots[name]):
+            image = load(path, expect=expect)
         if slots[name].needs_spacing and not image.spacing:
             raise InputError(
                 f"image {path!r} has no pixel/voxel spacing in its header, and workflow {wf.id!r} measures "
                 f"in mm/mL: export it as NIfTI or DICOM with spacing"
             )
+    if len(bound) > 1:
+        _refuse_identical(wf, bound)
     return bound
 
 
-async def run_workflow(workflow: str | Workflow, images: list[str] | dict[str, str], *,
+async def run_workflow(workflow: str | Workflow, images: str | os.PathLike | list[str] | dict[str, str], *,
                        runner: ToolRunner | None = None, narrator=None, overlay_dir: str | Path | None = None,
                        store=None, on_indicator=None) -> Diagnosis:
     """Run a workflow (id, path or object) on images and return its Diagnosis.
 
     Args:
         workflow: a built-in id such as ``"glaucoma"``, a YAML path, or a Workflow.
-        images: paths (or ``sample:NAME``) in the order of the workflow's inputs, or a
-            mapping from input name to path.
+        images: paths (or ``sample:NAME``) in the order of the workflow's inputs, a
+            mapping from input name to path, or one path for a one-input workflow.
         runner: the tool runner (default: one per process with the disk cache).
         narrator: a ChatModel that writes the narrative; None for no narrative.
         overlay_dir: where to write segmentation overlays (PNG), if wanted.
         store: a Store to persist the diagnosis and its tool calls in.
         on_indicator: called with each IndicatorResult as soon as its branch finishes.
+
+    Raises:
+        InputError: the images do not fit the workflow's inputs, or a file does not exist.
     """
     wf = workflow if isinstance(workflow, Workflow) else find_workflow(workflow)[0]
     plan: Plan = compile_plan(wf)
@@ -147,6 +205,6 @@ async def run_workflow(workflow: str | Workflow, images: list[str] | dict[str, s
     return dx
 
 
-def diagnose(workflow: str | Workflow, images: list[str] | dict[str, str], **kwargs) -> Diagnosis:
-    """Synchronous ``run_workflow`` for scripts and notebooks."""
+def diagnose(workflow: str | Workflow, images: str | os.PathLike | list[str] | dict[str, str], **kwargs) -> Diagnosis:
+    """Synchronous ``run_workflow`` for scripts and notebooks: ``diagnose("glaucoma", "retina.png")``."""
     return asyncio.run(run_workflow(workflow, images, **kwargs))

@@ -182,14 +182,20 @@ def test_dicom_without_spacing_gives_pixels_for_area_and_no_volume(tmp_path):
 def test_ejection_fraction_known_values():
     assert ejection_fraction(150.0, 60.0) == pytest.approx(60.0)
     assert ejection_fraction(200.0, 140.0) == pytest.approx(30.0)
-    assert ejection_fraction(100.0, 100.0) == 0.0
+    assert ejection_fraction(20.0, 19.9) == pytest.approx(0.5)  # both ends of the range are allowed
+    assert ejection_fraction(500.0, 1.0) == pytest.approx(99.8)
 
 
 @pytest.mark.parametrize("edv, esv, words", [
-    (0.0, 0.0, "must be positive"),
-    (-5.0, 1.0, "must be positive"),
+    (0.0, 0.0, "EDV 0.0 mL is outside the plausible adult left-ventricular range 20-500 mL"),
+    (-5.0, 1.0, "EDV -5.0 mL is outside"),
+    (8.0, 8.0, "EDV 8.0 mL is outside"),  # the same small MR volume given as ED and ES
+    (19.9, 5.0, "outside"),
+    (612.0, 300.0, "EDV 612.0 mL is outside"),
+    (100.0, 100.0, "ESV 100.0 mL is not below EDV 100.0 mL, so the EF would be 0 %"),
     (100.0, 120.0, "swapped"),
-    (100.0, -1.0, "negative"),
+    (100.0, -1.0, "ESV -1.0 mL leaves no cavity"),
+    (100.0, 0.0, "ESV 0.0 mL leaves no cavity"),
     (math.nan, 10.0, "finite"),
 ])
 def test_ejection_fraction_rejects_impossible_volumes(edv, esv, words):
