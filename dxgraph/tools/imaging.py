@@ -47,7 +47,12 @@ SAMPLES: dict[str, str] = {
     "nifti": "3D anatomical MR volume (nibabel tests/data/anatomical.nii)",
 }
 
-Expect = Literal["any", "2d", "3d", "color", "grey"]
+Expect = Literal["any", "2d", "3d", "color", "grey", "fundus"]
+_EXPECTS = ("any", "2d", "3d", "color", "grey", "fundus")
+
+# DICOM modalities a fundus photograph may carry: ophthalmic photography, external camera,
+# secondary capture and "other". Anything else (CT, MR, CR, DX, US...) is not a fundus.
+_FUNDUS_MODALITIES = frozenset({"", "OP", "XC", "SC", "OT"})
 
 
 # ---------------------------------------------------------------- samples
@@ -132,13 +137,69 @@ def _apply_expect(path: Path, array: np.ndarray, spatial: int, expect: str) -> t
     got = _describe(array, spatial)
     if expect == "3d" and spatial != 3:
         raise _bad(path, f"is {got}, but this step needs a 3D volume; give a NIfTI or multi-frame DICOM volume")
-    if expect in ("2d", "color", "grey") and spatial != 2:
+    if expect in ("2d", "color", "grey", "fundus") and spatial != 2:
         raise _bad(path, f"is {got}, but this step needs a 2D image; give a photograph, radiograph or single slice")
     if expect == "color" and array.ndim != 3:
         raise _bad(path, f"is {got}, but this step needs a colour photograph (RGB)")
     if expect == "grey" and array.ndim == 3:
         return _to_grey(array), True
     return array, False
+
+
+def _fov_problem(grey: np.ndarray) -> str | None:
+    """Why a grey picture is not a fundus photograph, or None when it may be one.
+
+    A fundus camera images a round field of view on a black surround. A crop from inside
+    the retina has no surround and is accepted; a picture with a dark surround must show
+    one near-circular bright field, without a bright rim (a CT slice is an oval body, a
+    head CT a disc ringed by bright bone).
+    """
+    from scipy import ndimage as ndi
+
+    step = max(1, max(grey.shape) // 512)  # the shape test needs no more than ~512 px
+    g = grey[::step, ::step].astype(np.float32)
+    g = np.nan_to_num(g - float(np.nanmin(g)))
+    ref = float(np.percentile(g, 99))
+    if ref <= 0:
+        return "that is blank (one level everywhere)"
+    dark = ndi.gaussian_filter(g, 2) <= 0.1 * ref
+    if dark.mean() < 0.05:
+        return None  # a crop from inside the field: no surround to test
+    lab, n = ndi.label(~dark)
+    sizes = ndi.sum_labels(~dark, lab, np.arange(1, n + 1))
+    field = ndi.binary_fill_holes(lab == 1 + int(np.argmax(sizes)))
+    rows, cols = np.flatnonzero(field.any(1)), np.flatnonzero(field.any(0))
+    radius = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) / 2
+    yy, xx = np.ogrid[: g.shape[0], : g.shape[1]]
+    dist = np.hypot(yy - (rows[0] + rows[-1]) / 2, xx - (cols[0] + cols[-1]) / 2)
+    circle = dist <= radius
+    overlap = float((field & circle).sum() / (field | circle).sum())
+    if overlap < 0.85:
+        return f"whose bright area is not a round field of view ({overlap:.0%} overlap with a circle)"
+    inner = g[(dist < 0.5 * radius) & field]
+    rim = g[(dist > 0.85 * radius) & (dist < 0.97 * radius) & field]
+    if inner.size and rim.size and float(rim.mean()) > 1.5 * max(float(np.median(inner)), 1e-6):
+        return "with a bright rim around its round field (like bone around a head CT)"
+    return None
+
+
+def _check_fundus(path: Path, array: np.ndarray, meta: dict) -> None:
+    fmt = meta.get("format")
+    if fmt == "nifti":
+        raise _bad(path, "is a NIfTI volume slice, not a fundus photograph; give the photograph as JPEG, PNG or DICOM")
+    modality = str(meta.get("modality") or "").upper()
+    if fmt == "dicom" and modality not in _FUNDUS_MODALITIES:
+        raise _bad(path, f"is a DICOM of modality {modality!r}, not a fundus photograph (modality 'OP'); "
+                         "give a colour fundus photograph or its green channel")
+    if array.ndim == 3:
+        rgb = array[..., :3]
+        if float(np.abs(rgb - rgb[..., 1:2]).max()) > 2:
+            return  # a real colour picture
+        array = rgb[..., 1]  # three equal channels: a grey picture saved as RGB
+    problem = _fov_problem(array)
+    if problem:
+        raise _bad(path, f"is a grey image {problem}, so it does not look like a fundus photograph; give a colour "
+                         "fundus photograph, or its green channel with the field of view's black surround")
 
 
 def _bad(path: Path, what: str) -> InputError:
@@ -156,11 +217,13 @@ def load_image(path: FilePath, expect: Expect = "any") -> Image:
 
     Args:
         path: the image file, or ``sample:NAME`` for an image shipped with an installed package.
-        expect: what the next step needs: ``any``, ``2d``, ``3d``, ``color`` or ``grey``
-            (a colour image is converted to grey by luminance; other mismatches are errors).
+        expect: what the next step needs: ``any``, ``2d``, ``3d``, ``color``, ``grey`` or
+            ``fundus`` (a 2D fundus photograph, colour or grey: radiology DICOMs and grey
+            pictures without a round field of view are refused). A colour image is converted
+            to grey by luminance for ``grey``; other mismatches are errors.
     """
-    if expect not in ("any", "2d", "3d", "color", "grey"):
-        raise InputError(f"expect must be one of any, 2d, 3d, color, grey; got {expect!r}")
+    if expect not in _EXPECTS:
+        raise InputError(f"expect must be one of {', '.join(_EXPECTS)}; got {expect!r}")
     p = resolve_image_path(path)
     array, spacing, meta, colour = read_checked(p)
     spatial = 2 if array.ndim == 2 or colour else 3
@@ -169,6 +232,8 @@ def load_image(path: FilePath, expect: Expect = "any") -> Image:
     if spatial == 3:
         meta["layout"] = "volume"
     array, greyed = _apply_expect(p, array, spatial, expect)
+    if expect == "fundus":
+        _check_fundus(p, array, meta)
     if greyed:
         meta["converted"] = "colour to grey (luminance)"
     return Image(array=np.ascontiguousarray(array, dtype=np.float32), spacing=spacing, source=str(path), meta=meta)
