@@ -59,14 +59,14 @@ def draft(
     result = asyncio.run(go())
     text = render_draft(result, model_name=chat.name, question=question, when=date.today())
     parse_workflow(text, file=str(out))  # the header is comments only; check the exact bytes we write
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    created = _write(out, text)
     console.print("retrieved guideline sources:", highlight=False)
     for p in result.passages:
         console.print(f"  {p.score:.2f} [{p.ref}] {p.title} — {p.source}", highlight=False, markup=False)
     console.print(f"repair rounds: {result.repairs} (of at most {max_repairs})", highlight=False)
-    console.print(f"wrote DRAFT {result.workflow.id!r} ({len(result.workflow.indicators)} indicators) to {out}; "
-                  "review it before use", highlight=False, markup=False)
+    console.print(f"wrote DRAFT {result.workflow.id!r} ({len(result.workflow.indicators)} indicators) to {out.resolve()}"
+                  + (f" (created the folder {created})" if created else "") + "; review it before use",
+                  highlight=False, markup=False)
 
 
 @app.command()
@@ -88,10 +88,9 @@ def calibrate(
               "Weights and threshold are fitted; review them, and measure held-out accuracy on another folder.")
     text = dump_workflow(new_wf, header=header)
     parse_workflow(text, file=str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    created = _write(out, text)
     if as_json:
-        print(json.dumps(report | {"out": str(out)}, indent=2))
+        print(json.dumps(report | {"out": str(out.resolve()), "created_folder": created}, indent=2))
         return
     table = Table("indicator", "coefficient", "weight", "unavailable", title=f"{wf.id} v{wf.version} -> v{new_wf.version}")
     for ind in new_wf.indicators:
@@ -110,4 +109,13 @@ def calibrate(
                   f"before {fmt(b['balanced_accuracy'])}, after {fmt(a['balanced_accuracy'])}", highlight=False)
     console.print(f"held-out accuracy: run 'dxgraph evaluate --workflow {out} --data OTHER_DIR' on a folder not used here",
                   highlight=False, markup=False)
-    console.print(f"wrote {out}", highlight=False, markup=False)
+    console.print(f"wrote {out.resolve()}" + (f" (created the folder {created})" if created else ""),
+                  highlight=False, markup=False)
+
+
+def _write(out: Path, text: str) -> str | None:
+    """Write ``text`` to ``out``; return the top folder created on the way, if any, so it can be said."""
+    missing = [d for d in [out.parent, *out.parent.parents] if not d.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return str(missing[-1].resolve()) if missing else None

@@ -24,7 +24,9 @@ Labels are read only here, after the runs; nothing of them reaches a tool or a m
 from __future__ import annotations
 
 import asyncio
+import math
 import re
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,12 +39,19 @@ from dxgraph.types import Diagnosis
 from dxgraph.workflows.evaluate import binary_metrics, read_labels
 from dxgraph.workflows.schema import Decision, Workflow
 
-__all__ = ["calibrate_workflow", "apply_decision", "bump_version", "dump_workflow", "MIN_WEIGHT", "MIN_ROWS", "L2_C"]
+__all__ = ["calibrate_workflow", "apply_decision", "bump_version", "dump_workflow", "MIN_WEIGHT", "MIN_ROWS",
+           "MIN_PER_CLASS", "MIN_AVAILABLE_SHARE", "L2_C"]
 
 MIN_WEIGHT = 0.01
 """Smallest weight written: fitted coefficients below it (including negative ones) are raised to it."""
 MIN_ROWS = 10
 """Fewer labelled rows than this cannot support a fit of even two weights."""
+MIN_PER_CLASS = 5
+"""Each label (0 and 1) needs at least this many rows: a balanced fit on 1 positive is noise."""
+MIN_AVAILABLE_SHARE = 0.5
+"""An indicator fitted at all must be available on at least this share of rows (and on at
+least ``MIN_ROWS``): an unavailable row counts as a fail, so a mostly unavailable indicator
+would get a weight that measures its failures, not the criterion."""
 L2_C = 1.0
 """Inverse L2 strength of the logistic regression (scikit-learn's ``C``)."""
 
@@ -72,6 +81,33 @@ def _features(wf: Workflow, dxs: list[Diagnosis]) -> np.ndarray:
             res = by_id.get(ind)
             x[r, c] = 1.0 if res is not None and res.status == "ok" and res.passed else 0.0
     return x
+
+
+def _check_available(wf: Workflow, dxs: list[Diagnosis], data_dir: str | Path) -> None:
+    """Refuse a fit on indicators that were unavailable on most rows (see ``MIN_AVAILABLE_SHARE``).
+
+    An indicator unavailable on every row is left to the caller's ``not_fitted`` warning
+    (typically a tool that is not configured, such as the VLM); unless none is available at all.
+    """
+    n = len(dxs)
+    need = max(MIN_ROWS, math.ceil(MIN_AVAILABLE_SHARE * n))
+    fitted = 0
+    for ind in wf.indicators:
+        results = [r for dx in dxs for r in dx.indicators if r.id == ind.id]
+        available = sum(1 for r in results if r.status == "ok")
+        if available == 0:
+            continue
+        fitted += 1
+        if available < need:
+            reasons = Counter(r.error or r.status for r in results if r.status != "ok").most_common(1)
+            why = f"; most common reason: {reasons[0][0][:160]}" if reasons else ""
+            raise InputError(
+                f"{str(data_dir)!r}: indicator {ind.id!r} was available on only {available} of {n} rows; calibration "
+                f"needs it on at least {need} (half the rows and at least {MIN_ROWS}){why}"
+            )
+    if fitted == 0:
+        raise InputError(f"{str(data_dir)!r}: no indicator of {wf.id!r} was available on any of the {n} rows, "
+                         "so there is nothing to fit; run 'dxgraph evaluate' on the folder to see why")
 
 
 def _metrics(wf: Workflow, dxs: list[Diagnosis], labels: list[int]) -> dict[str, Any]:
@@ -108,8 +144,9 @@ async def calibrate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None,
         measure held-out accuracy with ``dxgraph evaluate`` on another folder).
 
     Raises:
-        InputError: no labels.csv, fewer than ``MIN_ROWS`` rows, labels other than 0/1, or
-            only one class present.
+        InputError: no labels.csv, fewer than ``MIN_ROWS`` rows, labels other than 0/1,
+            fewer than ``MIN_PER_CLASS`` rows of a class, or an indicator available on too
+            few rows (``MIN_AVAILABLE_SHARE``); checked before anything is fitted.
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -120,10 +157,13 @@ async def calibrate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None,
         raise InputError(f"{str(data_dir)!r}: labels must be 0 or 1 for calibration, found {bad[0]!r}")
     if len(rows) < MIN_ROWS:
         raise InputError(f"{str(data_dir)!r} has {len(rows)} labelled rows; calibration needs at least {MIN_ROWS}")
-    if len(set(labels)) < 2:
-        raise InputError(f"{str(data_dir)!r} has only label {labels[0]!r}; calibration needs positive and negative cases")
+    n_pos = sum(labels)
+    if min(n_pos, len(labels) - n_pos) < MIN_PER_CLASS:
+        raise InputError(f"{str(data_dir)!r} has {n_pos} positive (label 1) and {len(labels) - n_pos} negative "
+                         f"(label 0) rows; calibration needs at least {MIN_PER_CLASS} of each")
 
     before = await _run_all(wf, rows, runner, concurrency)
+    _check_available(wf, before, data_dir)
     x, y = _features(wf, before), np.asarray(labels)
     lr = LogisticRegression(C=L2_C, class_weight="balanced", max_iter=1000)
     lr.fit(x, y)

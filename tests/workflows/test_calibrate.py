@@ -2,18 +2,23 @@
 
 import csv
 import random
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-import tests.workflows.toytools  # noqa: F401  (registers the toy tools)
 from dxgraph.cli import app
-from dxgraph.errors import InputError
+from dxgraph.errors import InputError, ToolError
+from dxgraph.tools.data import Image
+from dxgraph.tools.registry import tool
 from dxgraph.tools.registry import ToolCache
 from dxgraph.tools.runner import ToolRunner
 from dxgraph.workflows.calibrate import MIN_WEIGHT, bump_version, calibrate_workflow, dump_workflow
 from dxgraph.workflows.loader import parse_workflow
+from tests.workflows.toytools import CALLS  # importing registers the toy tools
 
 WF = textwrap.dedent(
     """\
@@ -104,8 +109,68 @@ async def test_too_few_rows_or_one_class_is_refused(tmp_path, runner):
     wf = parse_workflow(WF)
     with pytest.raises(InputError, match="at least 10"):
         await calibrate_workflow(wf, make_set(tmp_path / "few", 9), runner=runner)
-    with pytest.raises(InputError, match="only label 1"):
+    with pytest.raises(InputError, match=r"12 positive \(label 1\) and 0 negative \(label 0\) rows; .* at least 5 of each"):
         await calibrate_workflow(wf, make_set(tmp_path / "ones", 12, labels=[1] * 12), runner=runner)
+    CALLS.clear()
+    with pytest.raises(InputError, match=r"2 positive \(label 1\) and 10 negative .* at least 5 of each"):
+        await calibrate_workflow(wf, make_set(tmp_path / "rare", 12, labels=[1, 1] + [0] * 10), runner=runner)
+    assert CALLS == {}  # refused before any image was run
+
+
+@tool(version="1", outputs=("frac",))
+def cal_picky(image: Image) -> float:
+    """Fails (recoverably) on dark toy images, like a segmenter that finds nothing.
+
+    Args:
+        image: a toy image.
+    """
+    if float(image.array.mean()) < 0.5:
+        raise ToolError(f"nothing found (mean {float(image.array.mean()):.2f})")
+    return 1.0
+
+
+async def test_indicator_mostly_unavailable_is_refused_naming_counts_and_reason(tmp_path, runner):
+    wf = parse_workflow(WF.replace("{tool: toy_load, inputs: {path: b}, outputs: img}\n      - {tool: toy_split, "
+                                   "inputs: {image: img}, outputs: [low, high]}\n      - {tool: toy_fraction, "
+                                   "inputs: {low: low, high: high}, outputs: frac}",
+                                   "{tool: toy_load, inputs: {path: b}, outputs: img}\n      - {tool: cal_picky, "
+                                   "inputs: {image: img}, outputs: frac}"))
+    assert wf.indicators[1].steps[1].tool == "cal_picky"
+    data = make_set(tmp_path / "cal", 40, seed=6)
+    for i in range(40):  # image b is bright, so the indicator available, on 12 rows of 40 only
+        (data / f"b{i}.txt").write_text(HIGH if i < 12 else LOW)
+    with pytest.raises(InputError) as err:
+        await calibrate_workflow(wf, data, runner=runner)
+    msg = str(err.value)
+    assert "'noise' was available on only 12 of 40 rows" in msg and "at least 20" in msg, msg
+    assert "nothing found (mean 0.38)" in msg and "\n" not in msg
+    for i in range(40):  # available on 20 of 40: enough
+        (data / f"b{i}.txt").write_text(HIGH if i < 20 else LOW)
+    _, report = await calibrate_workflow(wf, data, runner=runner)
+    assert report["unavailable"] == {"informative": 0, "noise": 20} and report["not_fitted"] == []
+
+
+async def test_no_indicator_available_anywhere_is_refused(tmp_path, runner):
+    wf = parse_workflow(WF.replace("{tool: toy_split, inputs: {image: img}, outputs: [low, high]}\n      - "
+                                   "{tool: toy_fraction, inputs: {low: low, high: high}, outputs: frac}",
+                                   "{tool: toy_fail, inputs: {image: img}, outputs: frac}"))
+    assert [i.steps[1].tool for i in wf.indicators] == ["toy_fail", "toy_fail"]
+    with pytest.raises(InputError, match="no indicator of 'toy_pair' was available on any of the 30 rows"):
+        await calibrate_workflow(wf, make_set(tmp_path / "cal", 30, seed=7), runner=runner)
+
+
+def test_cli_refuses_a_rare_class_in_one_line(tmp_path):
+    data = tmp_path / "cal"
+    data.mkdir()
+    rows = [f"c{i},ed{i}.nii.gz,es{i}.nii.gz,{int(i == 0)}" for i in range(12)]
+    (data / "labels.csv").write_text("id,image_ed,image_es,label\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "new" / "dir" / "hfref_cal.yaml"
+    r = subprocess.run([str(Path(sys.executable).with_name("dxgraph")), "workflows", "calibrate", "hfref", "--data",
+                        str(data), "-o", str(out)], capture_output=True, text=True, timeout=180)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "1 positive (label 1) and 11 negative (label 0) rows; calibration needs at least 5 of each" in r.stderr
+    assert not out.parent.exists()
 
 
 def test_bump_version():
@@ -117,9 +182,11 @@ def test_cli_writes_the_calibrated_version(tmp_path):
     src = tmp_path / "toy.yaml"
     src.write_text(WF)
     data = make_set(tmp_path / "cal", 40, seed=4)
-    out = tmp_path / "out" / "toy_cal.yaml"
+    out = tmp_path / "out" / "new" / "toy_cal.yaml"
     result = CliRunner().invoke(app, ["workflows", "calibrate", str(src), "--data", str(data), "-o", str(out)])
     assert result.exit_code == 0, result.output + repr(result.exception)
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert f"wrote {out.resolve()} (created the folder {(tmp_path / 'out').resolve()})" in said, said
     text = out.read_text()
     assert text.startswith("# Calibrated from toy_pair v1.0")
     assert parse_workflow(text).version == "1.0-cal1"
