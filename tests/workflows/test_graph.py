@@ -108,7 +108,9 @@ async def test_second_run_is_served_from_cache(image, runner, tmp_path):
 
 async def test_every_indicator_unavailable_is_indeterminate(tmp_path, runner):
     wf = parse_workflow(WF)
-    dx = await run_workflow(wf, [str(tmp_path / "missing.txt")], runner=ToolRunner(ToolCache(None)))
+    bad = tmp_path / "garbled.txt"  # present but unreadable by the toy tool (a missing file is refused earlier)
+    bad.write_text("not a number\n")
+    dx = await run_workflow(wf, [str(bad)], runner=ToolRunner(ToolCache(None)))
     assert all(i.status == "unavailable" for i in dx.indicators)
     assert dx.outcome.startswith("indeterminate") and dx.score is None
 
