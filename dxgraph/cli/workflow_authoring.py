@@ -106,7 +106,9 @@ def calibrate(
     b, a = report["before"], report["after"]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
     console.print(f"balanced accuracy on the calibration set (TRAINING-set accuracy, optimistic; n={report['n']}): "
-                  f"before {fmt(b['balanced_accuracy'])}, after {fmt(a['balanced_accuracy'])}", highlight=False)
+                  f"before {fmt(b['balanced_accuracy'])}, after {fmt(a['balanced_accuracy'])}"
+                  + (f" (over determinate outcomes: coverage before {fmt(b['coverage'])}, after {fmt(a['coverage'])})"
+                     if min(b["coverage"] or 0, a["coverage"] or 0) < 1 else ""), highlight=False)
     console.print(f"held-out accuracy: run 'dxgraph evaluate --workflow {out} --data OTHER_DIR' on a folder not used here",
                   highlight=False, markup=False)
     console.print(f"wrote {out.resolve()}" + (f" (created the folder {created})" if created else ""),

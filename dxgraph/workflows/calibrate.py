@@ -111,9 +111,12 @@ def _check_available(wf: Workflow, dxs: list[Diagnosis], data_dir: str | Path) -
 
 
 def _metrics(wf: Workflow, dxs: list[Diagnosis], labels: list[int]) -> dict[str, Any]:
-    preds = [1 if dx.outcome == wf.outcomes.positive else 0 for dx in dxs]
-    scores = [dx.score if dx.score is not None else 0.0 for dx in dxs]
-    return binary_metrics(preds, labels, scores)
+    """As ``dxgraph evaluate`` counts them: over determinate outcomes, with their share as ``coverage``."""
+    kept = [(dx, y) for dx, y in zip(dxs, labels) if dx.outcome != wf.outcomes.indeterminate]
+    preds = [1 if dx.outcome == wf.outcomes.positive else 0 for dx, _ in kept]
+    scores = [dx.score if dx.score is not None else 0.0 for dx, _ in kept]
+    metrics = binary_metrics(preds, [y for _, y in kept], scores)
+    return {**metrics, "coverage": len(kept) / len(dxs) if dxs else None}
 
 
 async def _run_all(wf: Workflow, rows: list[dict[str, Any]], runner, concurrency: int) -> list[Diagnosis]:

@@ -201,3 +201,18 @@ async def test_indicator_unavailable_everywhere_is_flagged_not_fitted(tmp_path, 
     new, report = await calibrate_workflow(wf, make_set(tmp_path / "cal", 30, seed=5), runner=runner)
     assert report["not_fitted"] == ["noise"] and report["unavailable"] == {"informative": 0, "noise": 30}
     assert report["coefficients"]["noise"] == 0 and new.indicators[1].weight == MIN_WEIGHT
+
+
+def test_training_metrics_leave_indeterminate_outcomes_out_and_report_coverage():
+    from dxgraph.types import Diagnosis
+    from dxgraph.workflows.calibrate import _metrics
+
+    wf = parse_workflow(WF)
+    o = wf.outcomes
+    dxs = [Diagnosis(workflow=wf.id, outcome=o.positive, score=0.9),
+           Diagnosis(workflow=wf.id, outcome=o.negative, score=0.1),
+           Diagnosis(workflow=wf.id, outcome=o.indeterminate),
+           Diagnosis(workflow=wf.id, outcome=o.indeterminate)]
+    m = _metrics(wf, dxs, [1, 0, 1, 1])
+    # Counted as negatives, the two indeterminate positives would be two misses.
+    assert m["balanced_accuracy"] == 1.0 and m["coverage"] == 0.5
