@@ -83,7 +83,11 @@ async def test_plain_chat_against_llama_cpp(llama_server):
         config=GenerateConfig(max_tokens=24),
     )
     await model.aclose()
-    assert "Paris" in out.text
+    # What a 135M model says is not under test (greedy decoding on a busy machine has answered
+    # "Paris" and, once, French prose): the client's parse of a real server's reply is.
+    assert out.text.strip() and out.model == "smollm2" and out.attempts == 1
+    assert out.usage.input_tokens > 10 and 0 < out.usage.output_tokens <= 24
+    assert out.finish_reason in ("stop", "length") and out.latency_ms > 0
     assert out.usage.input_tokens > 10 and 0 < out.usage.output_tokens <= 24
     assert out.finish_reason in ("stop", "length") and out.attempts == 1
 
