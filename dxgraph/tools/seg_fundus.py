@@ -2,13 +2,14 @@
 
 The pipeline follows what graders do by eye. Find the field of view and take the
 brightest disc-sized blob (after closing away the dark vessels) as the disc's location.
-In a region around it, vessels are found (what a closing lifts clearly) and filled in
-from their neighbours. The disc margin is the steepest iso-contour at or below half-way
-between the retina's and the disc's local levels; the cup is split from the rim half-way
-between their levels, each sampled clear of the soft cup edge (and the rim clear of the
-disc margin). The rim's level is allowed to vary around the disc, since a healthy
-temporal rim is paler than the rest. Half-way is where a blurred step edge really is, so
-results do not depend on image sharpness. Disc and cup are near-ellipses: each is
+In a region around it, brought down to a fixed size relative to the disc, vessels are
+found (what a closing lifts clearly) and filled in from their neighbours. The disc
+margin is the steepest iso-contour from a fifth to a little past half-way between the
+retina's and the disc's local levels; the cup is split from the rim half-way between
+their levels, each sampled clear of the soft cup edge (and the rim clear of the disc
+margin). The rim's level is allowed to vary around the disc, since a healthy temporal
+rim is paler than the rest. Half-way is where a blurred step edge really is, so results
+do not depend on image sharpness. Disc and cup are near-ellipses: each is
 returned as an ellipse fitted to its margin where no vessel crosses it.
 """
 
@@ -19,11 +20,13 @@ import math
 import numpy as np
 from scipy import ndimage as ndi
 from skimage.measure import EllipseModel, label, regionprops
-from skimage.transform import downscale_local_mean
+from skimage.transform import downscale_local_mean, resize
 
 from dxgraph.errors import ToolError
 
 __all__ = ["find_disc_cup", "field_of_view", "as_unit_rgb"]
+
+RR_WORK = 40.0  # disc radius, in px, of the working image for the fine pass
 
 
 def as_unit_rgb(array: np.ndarray) -> np.ndarray:
@@ -146,25 +149,30 @@ def _fit(mask: np.ndarray, unreliable: np.ndarray) -> Ellipse:
     return fit if near and 0.7 < area_ratio < 1.4 else moments
 
 
-def _rho(shape: tuple[int, int], fit: Ellipse, scale: float = 1.0, offset: tuple[int, int] = (0, 0),
-         box: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """Normalised elliptic radius (1 on the boundary) of the pixels of ``box`` at full scale."""
+def _rho(shape: tuple[int, int], fit: Ellipse, scale: tuple[float, float] = (1.0, 1.0),
+         offset: tuple[int, int] = (0, 0), box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Normalised elliptic radius (1 on the boundary) of the pixels of ``box`` at full scale.
+
+    ``fit`` is in working-image pixels; a full-scale pixel maps to working pixels through
+    ``scale`` (full pixels per working pixel, per axis) and ``offset`` (the working image's
+    top-left corner at full scale).
+    """
     cy, cx, ur, uc, ra, rb = fit
-    cy, cx = (cy + 0.5) * scale - 0.5 + offset[0], (cx + 0.5) * scale - 0.5 + offset[1]
     y0, y1, x0, x1 = box or (0, shape[0], 0, shape[1])
     yy, xx = np.mgrid[y0:y1, x0:x1]
-    dy, dx = yy - cy, xx - cx
+    dy = (yy - offset[0] + 0.5) / scale[0] - 0.5 - cy
+    dx = (xx - offset[1] + 0.5) / scale[1] - 0.5 - cx
     along = dy * ur + dx * uc
     across = -dy * uc + dx * ur
-    return np.sqrt((along / max(ra * scale, 1e-6)) ** 2 + (across / max(rb * scale, 1e-6)) ** 2)
+    return np.sqrt((along / max(ra, 1e-6)) ** 2 + (across / max(rb, 1e-6)) ** 2)
 
 
-def _raster(shape: tuple[int, int], fit: Ellipse, scale: float, offset: tuple[int, int]) -> np.ndarray:
+def _raster(shape: tuple[int, int], fit: Ellipse, scale: tuple[float, float], offset: tuple[int, int]) -> np.ndarray:
     out = np.zeros(shape, dtype=bool)
-    reach = (max(fit[4], fit[5]) + 1) * scale
-    cy, cx = (fit[0] + 0.5) * scale - 0.5 + offset[0], (fit[1] + 0.5) * scale - 0.5 + offset[1]
-    box = (max(0, int(cy - reach)), min(shape[0], int(cy + reach) + 2),
-           max(0, int(cx - reach)), min(shape[1], int(cx + reach) + 2))
+    reach = max(fit[4], fit[5]) + 1
+    cy, cx = (fit[0] + 0.5) * scale[0] - 0.5 + offset[0], (fit[1] + 0.5) * scale[1] - 0.5 + offset[1]
+    box = (max(0, int(cy - reach * scale[0])), min(shape[0], int(cy + reach * scale[0]) + 2),
+           max(0, int(cx - reach * scale[1])), min(shape[1], int(cx + reach * scale[1]) + 2))
     if box[0] < box[1] and box[2] < box[3]:
         out[box[0]:box[1], box[2]:box[3]] = _rho(shape, fit, scale, offset, box) <= 1.0
     return out
@@ -215,21 +223,27 @@ def find_disc_cup(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     blob[~inner] = -np.inf
     py, px = np.unravel_index(int(np.argmax(blob)), blob.shape)
 
-    # Fine pass: a region around the candidate, at a scale where the disc is ~40 px in radius.
+    # Fine pass: a region around the candidate, brought down (never up) to a scale where
+    # the disc is about RR_WORK px in radius, so that the pixel-sized steps below (blurs,
+    # erosions, gradient) mean the same on the disc whatever the photograph's resolution.
     r0_full = r0 * k
-    k2 = max(1, int(r0_full // 40))
     half = int(2.4 * r0_full)
     cy_full, cx_full = int((py + 0.5) * k), int((px + 0.5) * k)
     y0, y1 = max(0, cy_full - half), min(h, cy_full + half)
     x0, x1 = max(0, cx_full - half), min(w, cx_full + half)
     roi = rgb[y0:y1, x0:x1]
-    roi = downscale_local_mean(roi, (k2, k2, 1)) if k2 > 1 else roi
+    zoom = min(1.0, RR_WORK / r0_full)
+    if zoom < 1.0:
+        shape = (max(8, round(roi.shape[0] * zoom)), max(8, round(roi.shape[1] * zoom)))
+        roi = resize(roi, shape + (3,), order=1, anti_aliasing=True).astype(np.float32)
+    scale = ((y1 - y0) / roi.shape[0], (x1 - x0) / roi.shape[1])
     roi_fov = ndi.binary_erosion(field_of_view(roi.mean(-1)) if roi.mean(-1).min() < 0.05 else np.ones(roi.shape[:2], bool))
-    rr = r0_full / k2
+    rr = r0_full * zoom
     disc_img, disc_vessels = _inpaint_vessels(roi[..., 0] + roi[..., 1], rr)
     cup_img, cup_vessels = _inpaint_vessels(roi[..., 1], rr)
     disc_img, cup_img = ndi.gaussian_filter(disc_img, 1.0), ndi.gaussian_filter(cup_img, 1.0)
-    seed = (min(max((cy_full - y0) // k2, 0), roi.shape[0] - 1), min(max((cx_full - x0) // k2, 0), roi.shape[1] - 1))
+    seed = (min(max(int((cy_full - y0) / scale[0]), 0), roi.shape[0] - 1),
+            min(max(int((cx_full - x0) / scale[1]), 0), roi.shape[1] - 1))
 
     # Initial split: half-way between the retina in an annulus around the candidate and the
     # candidate's centre; then re-estimate both levels next to the boundary found.
@@ -244,6 +258,10 @@ def find_disc_cup(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # The disc edge is the strongest edge between the retina's level and the disc's: of
     # the iso-contours in that range, keep the one with the steepest mean gradient. This
     # stays on the disc margin even where a thin rim leaves no flat rim level to sample.
+    # The range runs a little past half-way: on a real disc the margin is a soft ramp
+    # whose steepest part can sit just above it, and with the range stopping at half-way
+    # the pick fell on either side of that part as the sampled levels moved with image
+    # size (the retina sample gave a rim-to-disc ratio of 0.20 or 0.09 by scale).
     gap = 2 + int(0.1 * rr)
     outside = ndi.binary_dilation(disc, iterations=gap + max(2, int(0.3 * rr))) & roi_fov
     outside &= ~ndi.binary_dilation(disc, iterations=gap)
@@ -256,7 +274,7 @@ def find_disc_cup(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         t_mid = 0.5 * (bg_level + top)
         disc = _component_at((disc_img > t_mid) & roi_fov, seed)
         best = -1.0
-        for t in np.linspace(bg_level + 0.2 * (top - bg_level), t_mid, 12):
+        for t in np.linspace(bg_level + 0.2 * (top - bg_level), bg_level + 0.55 * (top - bg_level), 14):
             region = _component_at((disc_img > t) & roi_fov, seed)
             edge = region & ~ndi.binary_erosion(region) & trusted
             if edge.sum() < 8:
@@ -270,7 +288,7 @@ def find_disc_cup(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f"no optic disc found: the brightest region is {area} px, expected about {math.pi * rr**2:.0f} px"
         )
     disc_fit = _fit(disc, ndi.binary_dilation(disc_vessels, iterations=2) | ~roi_fov)
-    disc_el = _raster(disc.shape, disc_fit, 1.0, (0, 0))
+    disc_el = _raster(disc.shape, disc_fit, (1.0, 1.0), (0, 0))
 
     # Cup: the brighter core inside the disc, split from the rim half-way between them.
     # Start from the outer disc (rim unless the cup is huge) and the brightest core. The
@@ -304,6 +322,6 @@ def find_disc_cup(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ToolError("no optic cup found inside the disc (no paler core)")
     cup_fit = _fit(cup, ndi.binary_dilation(cup_vessels, iterations=2))
 
-    disc_full = _raster((h, w), disc_fit, k2, (y0, x0))
-    cup_full = _raster((h, w), cup_fit, k2, (y0, x0)) & disc_full
+    disc_full = _raster((h, w), disc_fit, scale, (y0, x0))
+    cup_full = _raster((h, w), cup_fit, scale, (y0, x0)) & disc_full
     return disc_full, cup_full
