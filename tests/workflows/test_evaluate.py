@@ -1,11 +1,9 @@
 """Scoring a workflow on a labelled set: indeterminate samples are reported, not called negative."""
 
-import textwrap
-
 import pytest
 from typer.testing import CliRunner
 
-import tests.workflows.toytools  # noqa: F401  (registers the toy tools)
+from tests.workflows.toytools import FRAC_STEPS, TOY_HEAD  # also registers the toy tools
 from dxgraph.cli import app
 from dxgraph.errors import InputError
 from dxgraph.tools.registry import ToolCache
@@ -13,26 +11,10 @@ from dxgraph.tools.runner import ToolRunner
 from dxgraph.workflows.evaluate import evaluate_workflow, read_labels
 from dxgraph.workflows.loader import find_workflow, parse_workflow
 
-WF = textwrap.dedent(
-    """\
-    id: toy
-    name: Toy
-    modality: toy
-    question: Is it high?
-    outcomes: {positive: high, negative: low}
-    inputs: [{name: image}]
-    indicators:
-      - id: frac
-        description: share of high pixels
-        kind: quantitative
-        steps:
-          - {tool: toy_load, inputs: {path: image}, outputs: img}
-          - {tool: toy_split, inputs: {image: img}, outputs: [low, high]}
-          - {tool: toy_fraction, inputs: {low: low, high: high}, outputs: frac}
-        rule: frac >= 0.5
-    decision: {method: weighted, threshold: 0.5}
-    """
-)
+WF = (TOY_HEAD
+      + "  - id: frac\n    description: share of high pixels\n    kind: quantitative\n"
+      + FRAC_STEPS
+      + "    rule: frac >= 0.5\ndecision: {method: weighted, threshold: 0.5}\n")
 
 
 @pytest.fixture()

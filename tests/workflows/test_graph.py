@@ -10,34 +10,13 @@ from dxgraph.tools.runner import ToolRunner
 from dxgraph.workflows.loader import parse_workflow
 from dxgraph.workflows.run import run_workflow
 
-WF = textwrap.dedent(
+WF = toy.TOY_HEAD + (
+    "  - id: frac\n    description: share of high pixels\n    kind: quantitative\n" + toy.FRAC_STEPS
+    + "    unit: ratio\n    rule: frac >= 0.5\n    weight: 2\n"
+    "  - id: frac_strict\n    description: same split, stricter rule\n    kind: quantitative\n" + toy.FRAC_STEPS
+    + "    rule: frac >= 0.9\n    weight: 1\n"
+) + textwrap.dedent(
     """\
-    id: toy
-    name: Toy
-    modality: toy
-    question: Is it high?
-    outcomes: {positive: high, negative: low}
-    inputs: [{name: image}]
-    indicators:
-      - id: frac
-        description: share of high pixels
-        kind: quantitative
-        steps:
-          - {tool: toy_load, inputs: {path: image}, outputs: img}
-          - {tool: toy_split, inputs: {image: img}, outputs: [low, high]}
-          - {tool: toy_fraction, inputs: {low: low, high: high}, outputs: frac}
-        unit: ratio
-        rule: frac >= 0.5
-        weight: 2
-      - id: frac_strict
-        description: same split, stricter rule
-        kind: quantitative
-        steps:
-          - {tool: toy_load, inputs: {path: image}, outputs: img}
-          - {tool: toy_split, inputs: {image: img}, outputs: [low, high]}
-          - {tool: toy_fraction, inputs: {low: low, high: high}, outputs: frac}
-        rule: frac >= 0.9
-        weight: 1
       - id: broken
         description: a segmenter that finds nothing
         kind: quantitative

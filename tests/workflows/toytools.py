@@ -81,3 +81,21 @@ def toy_answer(image: Image, say: str = "yes") -> str:
         say: the answer.
     """
     return say
+
+
+# The toy workflow's head and its one measurement, shared by the graph, evaluate and calibrate tests.
+TOY_HEAD = """\
+id: toy
+name: Toy
+modality: toy
+question: Is it high?
+outcomes: {positive: high, negative: low}
+inputs: [{name: image}]
+indicators:
+"""
+FRAC_STEPS = """\
+    steps:
+      - {tool: toy_load, inputs: {path: image}, outputs: img}
+      - {tool: toy_split, inputs: {image: img}, outputs: [low, high]}
+      - {tool: toy_fraction, inputs: {low: low, high: high}, outputs: frac}
+"""
