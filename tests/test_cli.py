@@ -98,3 +98,18 @@ def test_dicom_volume_without_spacing_is_refused(tmp_path):
     ds.save_as(path)
     r = run("diagnose", "-w", "hfref", "-i", str(path), "-i", str(path))
     assert r.returncode == 2 and "no pixel/voxel spacing" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["workflows", "validate"], "Missing argument 'targets'; see 'dxgraph workflows validate --help'"),
+    (["diagnose"], "Missing option '--workflow'"),
+    (["diagnose", "-w", "glaucoma", "--bogus"], "No such option: --bogus"),
+    (["nosuchcmd"], "No such command 'nosuchcmd'"),
+    (["phantoms", "generate", "-w", "glaucoma", "-n", "abc"], "Invalid value for '-n'"),
+])
+def test_usage_errors_are_one_line_and_exit_2(args, fragment):
+    # click's usage errors (typer's vendored copy of click in typer >= 0.2x) used to escape main().
+    res = run(*args)
+    assert res.returncode == 2, res.stderr
+    assert "Traceback" not in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    assert res.stderr.startswith("error: ") and fragment in res.stderr, res.stderr

@@ -11,6 +11,7 @@ import sys
 
 import typer
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 
 from dxgraph.errors import DxGraphError
 
@@ -89,25 +90,40 @@ def _register() -> None:
 _register()
 
 
+def _click_errors() -> tuple[type[Exception], ...]:
+    """click's usage/parameter error base class, and typer's vendored copy of it (typer >= 0.2x
+    ships click as ``typer._click``, whose errors are not ``click.ClickException``)."""
+    types: list[type[Exception]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            types.append(__import__(module, fromlist=["ClickException"]).ClickException)
+        except ImportError:
+            pass
+    return tuple(types)
+
+
+def _usage_line(exc: Exception) -> str:
+    """A click error as one line: its message, and where to read the command's usage."""
+    ctx = getattr(exc, "ctx", None)
+    where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+    return f"{escape(exc.format_message().rstrip('.'))}{where}"
+
+
 def main() -> None:
     """Entry point: run the app, turning dxgraph errors into one line and exit code 2."""
     try:
         # In non-standalone mode click returns a command's typer.Exit code instead of raising.
-        code = app(standalone_mode=False)
+        code = app(prog_name="dxgraph", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except DxGraphError as exc:
         err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
+    except typer.Abort:  # before Exit: in recent typer, Abort is a subclass of Exit
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
-        raise
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except _click_errors() as exc:  # usage errors arrive here in non-standalone mode
+        err_console.print(f"[red]error:[/red] {_usage_line(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
