@@ -47,12 +47,22 @@ SAMPLES: dict[str, str] = {
     "nifti": "3D anatomical MR volume (nibabel tests/data/anatomical.nii)",
 }
 
-Expect = Literal["any", "2d", "3d", "color", "grey", "fundus"]
-_EXPECTS = ("any", "2d", "3d", "color", "grey", "fundus")
+Expect = Literal["any", "2d", "3d", "color", "grey", "fundus", "chest_radiograph"]
+_EXPECTS = ("any", "2d", "3d", "color", "grey", "fundus", "chest_radiograph")
 
 # DICOM modalities a fundus photograph may carry: ophthalmic photography, external camera,
 # secondary capture and "other". Anything else (CT, MR, CR, DX, US...) is not a fundus.
 _FUNDUS_MODALITIES = frozenset({"", "OP", "XC", "SC", "OT"})
+
+# DICOM modalities a chest radiograph may carry: computed and digital radiography, digitised
+# film ("RG"), and exported pictures (secondary capture, "other", none).
+_CHEST_MODALITIES = frozenset({"", "CR", "DX", "RG", "SC", "OT"})
+# A chest radiograph is stored at 1-3 k px a side; below this it is a crop or an icon, too
+# small for the lung fields' margins (the phantoms are 400 px and more at their default scale).
+MIN_CHEST_SIDE = 128
+# Mean red over mean green and blue within the field of view: fundus photographs (the retina
+# sample, the phantoms) are above 2, a photograph of nothing in particular or noise about 1.
+_FUNDUS_MIN_RED = 1.2
 
 
 # ---------------------------------------------------------------- samples
@@ -137,13 +147,19 @@ def _apply_expect(path: Path, array: np.ndarray, spatial: int, expect: str) -> t
     got = _describe(array, spatial)
     if expect == "3d" and spatial != 3:
         raise _bad(path, f"is {got}, but this step needs a 3D volume; give a NIfTI or multi-frame DICOM volume")
-    if expect in ("2d", "color", "grey", "fundus") and spatial != 2:
+    if expect in ("2d", "color", "grey", "fundus", "chest_radiograph") and spatial != 2:
         raise _bad(path, f"is {got}, but this step needs a 2D image; give a photograph, radiograph or single slice")
     if expect == "color" and array.ndim != 3:
         raise _bad(path, f"is {got}, but this step needs a colour photograph (RGB)")
     if expect == "grey" and array.ndim == 3:
         return _to_grey(array), True
     return array, False
+
+
+def _is_colour(rgb: np.ndarray) -> bool:
+    """Whether an RGB picture really has colour, not a grey one saved as RGB (JPEG's chroma noise allowed)."""
+    spread = np.abs(rgb - rgb[..., 1:2]).max(-1)
+    return float(np.percentile(spread, 99)) > 8  # the 1 % left over covers burnt-in coloured labels
 
 
 def _fov_problem(grey: np.ndarray) -> str | None:
@@ -194,12 +210,51 @@ def _check_fundus(path: Path, array: np.ndarray, meta: dict) -> None:
     if array.ndim == 3:
         rgb = array[..., :3]
         if float(np.abs(rgb - rgb[..., 1:2]).max()) > 2:
-            return  # a real colour picture
+            _check_fundus_colour(path, rgb)
+            return
         array = rgb[..., 1]  # three equal channels: a grey picture saved as RGB
     problem = _fov_problem(array)
     if problem:
         raise _bad(path, f"is a grey image {problem}, so it does not look like a fundus photograph; give a colour "
                          "fundus photograph, or its green channel with the field of view's black surround")
+
+
+def _check_fundus_colour(path: Path, rgb: np.ndarray) -> None:
+    # The retina seen through the pupil is red-orange: red well above green and blue over the
+    # field of view (the pixels brighter than a tenth of the brightest; the surround is black).
+    step = max(1, max(rgb.shape[:2]) // 512)
+    small = rgb[::step, ::step].astype(np.float32)
+    grey = _to_grey(small)
+    field = grey > 0.1 * max(float(np.percentile(grey, 99)), 1e-6)
+    r, g, b = (float(small[..., c][field].mean()) if field.any() else 0.0 for c in range(3))
+    if r < _FUNDUS_MIN_RED * max(g, b, 1e-6):
+        raise _bad(path, f"is a colour image that is not red-dominant (mean red {r:.0f}, green {g:.0f}, blue {b:.0f} "
+                         "over the bright area), so it does not look like a fundus photograph; give a colour "
+                         "fundus photograph or its green channel")
+
+
+def _check_chest(path: Path, array: np.ndarray, meta: dict) -> np.ndarray:
+    """The grey radiograph, or InputError when the picture cannot be a frontal chest radiograph."""
+    fmt = meta.get("format")
+    want = "give a frontal chest radiograph (DICOM CR/DX, or a grey PNG/JPEG export)"
+    if fmt == "nifti":
+        raise _bad(path, f"is a NIfTI volume slice, not a chest radiograph; {want}")
+    modality = str(meta.get("modality") or "").upper()
+    if fmt == "dicom" and modality not in _CHEST_MODALITIES:
+        raise _bad(path, f"is a DICOM of modality {modality!r}, not a chest radiograph (modality 'CR' or 'DX'); {want}")
+    if array.ndim == 3:
+        if _is_colour(array[..., :3]):
+            shape = "x".join(map(str, array.shape))
+            raise _bad(path, f"is a colour picture ({shape}), not a chest radiograph, which is grey; {want}")
+        array = _to_grey(array)
+    h, w = array.shape
+    if min(h, w) < MIN_CHEST_SIDE:
+        raise _bad(path, f"is {w}x{h} px, too small to be a chest radiograph (at least {MIN_CHEST_SIDE} px a side "
+                         f"is needed); {want}")
+    finite = array[np.isfinite(array)]
+    if finite.size == 0 or float(finite.max()) <= float(finite.min()):
+        raise _bad(path, f"is blank (one level everywhere), not a chest radiograph; {want}")
+    return array
 
 
 def _bad(path: Path, what: str) -> InputError:
@@ -219,8 +274,11 @@ def load_image(path: FilePath, expect: Expect = "any") -> Image:
         path: the image file, or ``sample:NAME`` for an image shipped with an installed package.
         expect: what the next step needs: ``any``, ``2d``, ``3d``, ``color``, ``grey`` or
             ``fundus`` (a 2D fundus photograph, colour or grey: radiology DICOMs and grey
-            pictures without a round field of view are refused). A colour image is converted
-            to grey by luminance for ``grey``; other mismatches are errors.
+            pictures without a round field of view or colour ones that are not red-dominant are
+            refused) or ``chest_radiograph`` (a grey 2D radiograph at least 128 px a side:
+            other DICOM modalities, colour photographs and icons are refused). A grey picture
+            saved as RGB is converted to grey by luminance for ``grey`` and
+            ``chest_radiograph``, any colour image for ``grey``; other mismatches are errors.
     """
     if expect not in _EXPECTS:
         raise InputError(f"expect must be one of {', '.join(_EXPECTS)}; got {expect!r}")
@@ -234,6 +292,10 @@ def load_image(path: FilePath, expect: Expect = "any") -> Image:
     array, greyed = _apply_expect(p, array, spatial, expect)
     if expect == "fundus":
         _check_fundus(p, array, meta)
+    if expect == "chest_radiograph":
+        colour_in = array.ndim == 3
+        array = _check_chest(p, array, meta)
+        greyed = colour_in
     if greyed:
         meta["converted"] = "colour to grey (luminance)"
     return Image(array=np.ascontiguousarray(array, dtype=np.float32), spacing=spacing, source=str(path), meta=meta)
