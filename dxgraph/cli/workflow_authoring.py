@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from dxgraph.cli import console
-from dxgraph.cli.workflows import app
+from dxgraph.cli.workflows import app, check_output_file
 from dxgraph.errors import ConfigError
 
 __all__ = ["draft", "calibrate", "planner_model"]
@@ -41,13 +41,17 @@ def draft(
     question: Annotated[str, typer.Argument(help="the clinical question, e.g. 'Is there pleural effusion?'")],
     out: Annotated[Path, typer.Option("-o", "--out", help="where to write the draft YAML")],
     model: Annotated[Optional[str], typer.Option("--model", help="model spec; default the planner role's model")] = None,
-    k: Annotated[int, typer.Option("-k", min=1, max=30, help="guideline passages to retrieve")] = 6,
-    max_repairs: Annotated[int, typer.Option("--max-repairs", min=0, max=10)] = 3,
+    k: Annotated[int, typer.Option("-k", min=1, max=30, help="how many guideline passages to retrieve for the "
+                                                           "model (1-30)")] = 6,
+    max_repairs: Annotated[int, typer.Option("--max-repairs", min=0, max=10,
+                                             help="rounds in which the model may fix an invalid draft")] = 3,
+    force: Annotated[bool, typer.Option("--force", help="overwrite --out if it exists")] = False,
 ) -> None:
     """Draft a new workflow from the guideline corpus with the planner model, for review (nothing runs)."""
     from dxgraph.workflows.draft import draft_workflow, render_draft
     from dxgraph.workflows.loader import parse_workflow
 
+    check_output_file(out, "-o/--out", force=force)
     chat = planner_model(model)
 
     async def go():
@@ -76,12 +80,15 @@ def calibrate(
     out: Annotated[Path, typer.Option("-o", "--out", help="where to write the calibrated YAML")],
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64)] = 2,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    force: Annotated[bool, typer.Option("--force", help="overwrite --out if it exists")] = False,
 ) -> None:
     """Fit weights and threshold by logistic regression on a labelled set; write a new version."""
     from dxgraph.workflows.calibrate import calibrate_workflow, dump_workflow
     from dxgraph.workflows.loader import find_workflow, parse_workflow
 
     wf, path = find_workflow(workflow)
+    check_output_file(out, "-o/--out", force=force)  # before the fit, which runs the workflow on every row
+    overwriting = out.exists()
     new_wf, report = asyncio.run(calibrate_workflow(wf, data, concurrency=concurrency))
     header = (f"Calibrated from {wf.id} v{wf.version} ({path}) on {data} (n={report['n']}) by "
               f"'dxgraph workflows calibrate' on {date.today().isoformat()}.\n"
@@ -111,8 +118,8 @@ def calibrate(
                      if min(b["coverage"] or 0, a["coverage"] or 0) < 1 else ""), highlight=False)
     console.print(f"held-out accuracy: run 'dxgraph evaluate --workflow {out} --data OTHER_DIR' on a folder not used here",
                   highlight=False, markup=False)
-    console.print(f"wrote {out.resolve()}" + (f" (created the folder {created})" if created else ""),
-                  highlight=False, markup=False)
+    console.print(("overwrote " if overwriting else "wrote ") + str(out.resolve())
+                  + (f" (created the folder {created})" if created else ""), highlight=False, markup=False)
 
 
 def _write(out: Path, text: str) -> str | None:

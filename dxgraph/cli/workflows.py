@@ -11,10 +11,10 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from dxgraph.cli import console, err_console
-from dxgraph.errors import ConfigError
+from dxgraph.errors import ConfigError, InputError
 
 app = typer.Typer(help="List, show, validate and draft diagnostic workflows.", no_args_is_help=True)
 phantoms_app = typer.Typer(help="Synthetic images with known ground truth.", no_args_is_help=True)
@@ -30,7 +30,9 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="one JSON arra
     if as_json:
         print(json.dumps(items, indent=2))
         return
-    table = Table("id", "name", "version", "path")
+    # ids and paths are what a user copies: they are never cut; the names wrap instead
+    table = Table(_key_column("id", [it["id"] for it in items]), "name", Column("version", no_wrap=True),
+                  Column("path", overflow="fold"))
     for it in items:
         table.add_row(*(escape(it[k]) for k in ("id", "name", "version", "path")))
     console.print(table)
@@ -61,13 +63,12 @@ def validate(targets: Annotated[list[str], typer.Argument(help="workflow YAML fi
 
     files: list[Path] = []
     errors: list[tuple[str, int, str]] = []  # (file, line, message), printed sorted
-    unresolved = 0
+    unresolved: list[str] = []  # targets that name no file: plain errors, like any command's
     for target in targets:
         try:
             files += _workflow_files(target)
         except ConfigError as exc:
-            errors.append((target, 0, str(exc)))
-            unresolved += 1
+            unresolved.append(str(exc))
     for f in dict.fromkeys(files):  # a file named twice (alone and in its folder) is checked once
         try:
             wf = load_workflow(f)
@@ -76,12 +77,15 @@ def validate(targets: Annotated[list[str], typer.Argument(help="workflow YAML fi
             errors += [(e.file or str(f), e.line or 0, str(e)) for e in exc.errors]
         except ConfigError as exc:
             errors.append((exc.file or str(f), exc.line or 0, str(exc)))
+    for message in unresolved:
+        err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     for _, _, message in sorted(errors, key=lambda e: e[:2]):
         err_console.print(message, highlight=False, markup=False, soft_wrap=True)
     if errors:
         bad = len({file for file, _, _ in errors})
-        checked = len(set(files)) + unresolved
-        err_console.print(f"{len(errors)} error(s) in {bad} of {checked} workflow file(s)", highlight=False, markup=False)
+        err_console.print(f"{len(errors)} error(s) in {bad} of {len(set(files))} workflow file(s)",
+                          highlight=False, markup=False)
+    if errors or unresolved:
         raise typer.Exit(2)
 
 
@@ -118,7 +122,7 @@ def schema() -> None:
 
 
 @app.command()
-def tools(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def tools(as_json: Annotated[bool, typer.Option("--json", help="one JSON array of tool schemas on stdout")] = False) -> None:
     """List the registered tools with their inputs, args and outputs."""
     from dxgraph.tools.registry import registry
 
@@ -126,22 +130,63 @@ def tools(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     if as_json:
         print(json.dumps([s.json_schema() for s in specs], indent=2, default=str))
         return
-    table = Table("tool", "version", "inputs", "args", "outputs", "description")
+    table = Table(_key_column("tool", [s.name for s in specs]), Column("version", no_wrap=True),
+                  *(Column(c, overflow="fold") for c in ("inputs", "args", "outputs")), "description")
     for s in specs:
         table.add_row(*(escape(x) for x in (s.name, s.version, ", ".join(s.inputs), ", ".join(s.args), ", ".join(s.outputs), s.description)))
     console.print(table)
 
 
+def _key_column(header: str, values: list[str]) -> Column:
+    """A column a narrow terminal never cuts: its cells are names a user types back."""
+    return Column(header, no_wrap=True, min_width=max([len(header), *map(len, values)]))
+
+
+def check_output_file(path: Path, option: str, *, force: bool | None = None, example: str = "out.yaml") -> None:
+    """Refuse an output file that cannot be written, before any work is done.
+
+    Without it a long run (a calibration fit, a workflow run) ends in a traceback from the
+    final write. Root passes ``os.access`` everywhere, so the folder is probed with a real
+    temporary file. ``force`` None means the command overwrites without asking.
+    """
+    shown = str(path)
+    if path.is_dir():
+        raise InputError(f"{option} {shown!r} is a folder; give a file path in it, e.g. {str(path / example)!r}")
+    if path.exists() and force is False:
+        raise InputError(f"{option} {shown!r} already exists; pass --force to overwrite it, or choose another path")
+    folder = next(d for d in [path.parent, *path.parent.parents] if d.exists() or d == d.parent)
+    if not folder.is_dir():
+        raise InputError(f"cannot write {option} {shown!r}: {str(folder)!r} is a file, not a folder; choose another path")
+    try:
+        if path.exists():
+            with path.open("ab"):
+                pass
+        else:
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+    except OSError as exc:
+        where = shown if path.exists() else str(folder)
+        raise InputError(f"cannot write {option} {shown!r}: {where!r} is not writable "
+                         f"({exc.strerror or exc}); choose another path") from None
+
+
+_SAMPLE_HELP = "image path, or sample:NAME with NAME one of retina, microaneurysms, ct, mr, nifti; once per workflow input"
+
+
 def diagnose(
     workflow: Annotated[str, typer.Option("--workflow", "-w", help="built-in id or YAML path")],
-    image: Annotated[list[str], typer.Option("--image", "-i", help="image path or sample:retina|microaneurysms|ct|mr; once per workflow input")],
+    image: Annotated[list[str], typer.Option("--image", "-i", help=_SAMPLE_HELP)],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
-    overlay: Annotated[Optional[Path], typer.Option("--overlay", help="write a segmentation overlay PNG here")] = None,
+    overlay: Annotated[Optional[Path], typer.Option("--overlay", help="write a segmentation overlay to this .png file")] = None,
     store: Annotated[bool, typer.Option("--store/--no-store", help="save the diagnosis in the store")] = True,
 ) -> None:
     """Run a diagnostic workflow on images and show the evidence behind the outcome."""
     from dxgraph.workflows.run import check_images, run_workflow
 
+    if overlay is not None:
+        if overlay.suffix.lower() != ".png" and not overlay.is_dir():
+            raise InputError(f"--overlay {str(overlay)!r} must be a .png file path (the overlay is a PNG image)")
+        check_output_file(overlay, "--overlay", example="overlay.png")
     check_images(workflow, image)  # a bad file is a one-line error and exit 2, not an "indeterminate" run
     st = _store() if store else None
     tmp = tempfile.mkdtemp(prefix="dxgraph-overlay-") if overlay else None
@@ -160,6 +205,9 @@ def diagnose(
         print(json.dumps(out, indent=2))
         return
     _print_diagnosis(dx)
+    kept = [i.artifacts["overlay"] for i in dx.indicators if "overlay" in i.artifacts]
+    if overlay and kept:
+        console.print(f"overlay: {kept[0]}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _keep_overlay(dx, overlay: Path):
@@ -172,8 +220,11 @@ def _keep_overlay(dx, overlay: Path):
     if not made:
         err_console.print("no overlay: no indicator produced a mask", highlight=False)
         return dx
-    overlay.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(made[0].artifacts["overlay"], overlay)
+    try:
+        overlay.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(made[0].artifacts["overlay"], overlay)
+    except OSError as exc:  # checked before the run, but the disk may have changed since
+        raise InputError(f"cannot write --overlay {str(overlay)!r}: {exc.strerror or exc}; choose another path") from None
     if len(made) > 1:
         err_console.print(f"overlay of {made[0].id!r} written to {overlay}; not kept: {', '.join(i.id for i in made[1:])}",
                           highlight=False, markup=False)
@@ -227,10 +278,10 @@ def _print_diagnosis(dx) -> None:
 
 
 def evaluate(
-    workflow: Annotated[str, typer.Option("--workflow", "-w")],
+    workflow: Annotated[str, typer.Option("--workflow", "-w", help="built-in id or YAML path")],
     data: Annotated[Path, typer.Option("--data", "-d", help="folder with labels.csv")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-    limit: Annotated[Optional[int], typer.Option("--limit")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="evaluate only the first N rows")] = None,
     samples: Annotated[bool, typer.Option("--samples", help="include per-sample results in the JSON")] = False,
 ) -> None:
     """Score a workflow on a labelled set: accuracy, balanced accuracy, F1, AUC, MAE per measurement."""
@@ -267,15 +318,20 @@ def evaluate(
 @phantoms_app.command("generate")
 def phantoms_generate(
     workflow: Annotated[str, typer.Option("--workflow", "-w", help="glaucoma | diabetic_retinopathy | cardiomegaly | hfref")],
-    n: Annotated[int, typer.Option("-n", min=1, max=100000)] = 20,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    out: Annotated[Path, typer.Option("-o", "--out")] = Path("phantoms"),
+    n: Annotated[int, typer.Option("-n", "--n", "--count", min=1, max=100000, help="number of cases, half positive")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="the same seed gives the same set; 0-999 for development, "
+                                                     "10000 and above held out")] = 0,
+    out: Annotated[Path, typer.Option("-o", "--out", help="folder to write the images, labels.csv and README.txt into")]
+    = Path("phantoms"),
+    force: Annotated[bool, typer.Option("--force", help="replace a phantom set already in --out")] = False,
 ) -> None:
     """Write synthetic images with known truth and labels.csv (labelled synthetic)."""
     from dxgraph.tools.phantoms import generate
 
-    path = generate(workflow, n, seed, out)
-    console.print(f"wrote {n} synthetic {workflow} phantoms to {path}", highlight=False, markup=False)
+    replacing = (out / "labels.csv").is_file()
+    path = generate(workflow, n, seed, out, force=force)
+    console.print(f"wrote {n} synthetic {workflow} phantoms to {path}"
+                  + (" (replaced the set that was there)" if replacing else ""), highlight=False, markup=False)
 
 
 TOP_LEVEL = [diagnose, evaluate]

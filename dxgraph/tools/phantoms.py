@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import math
 import operator
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -129,7 +130,38 @@ def _format(value) -> str:
     return str(value)
 
 
-def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 1.0) -> Path:
+def _prepare(out: Path, force: bool) -> None:
+    """Make ``out`` ready for a new set: refuse a file, an unwritable folder or (without ``force``) an old set.
+
+    With ``force`` only what an old set wrote goes: the files its ``labels.csv`` names, the
+    csv and the README. Anything else the user keeps in the folder stays.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{str(out)!r} is a file, not a folder: give -o/--out a new or empty folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        raise InputError(f"cannot write phantoms to {str(out)!r} ({exc.strerror or exc}): "
+                         "give -o/--out a folder you can write to") from None
+    old = out / "labels.csv"
+    if not old.exists():
+        return
+    if not force:
+        raise InputError(f"{str(out)!r} already holds a phantom set (labels.csv); pass --force to replace it, "
+                         "or choose another -o/--out folder")
+    try:
+        with old.open(newline="") as fh:
+            names = [v for row in csv.DictReader(fh) for k, v in row.items() if k and k.startswith("image") and v]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        names = []
+    for name in [*names, "labels.csv", "README.txt"]:
+        target = out / name
+        if target.parent.resolve() == out.resolve() and target.is_file():  # never a path outside the set
+            target.unlink()
+
+
+def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 1.0, force: bool = False) -> Path:
     """Write ``n`` labelled phantom cases for ``workflow`` and return the path of ``labels.csv``.
 
     Args:
@@ -138,13 +170,15 @@ def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 
         seed: the set's seed. Use 0-999 while developing; 10000 and above are held out.
         out_dir: directory to write into (created if missing).
         scale: multiplies the 2D image sizes (tests use smaller images to run fast).
+        force: replace a set already in ``out_dir`` (its listed files, labels.csv and README.txt).
 
     Returns:
         The path of ``labels.csv``: ``id``, image path column(s) relative to the csv,
         ``label`` (1 positive, 0 negative by ``THRESHOLDS``), then the truth columns.
 
     Raises:
-        InputError: an unknown workflow, a non-positive ``n`` or a bad scale.
+        InputError: an unknown workflow, a non-positive ``n``, a bad scale, an ``out_dir``
+            that is a file or cannot be written, or one holding a set without ``force``.
     """
     if workflow not in THRESHOLDS:
         raise InputError(f"no phantom generator for workflow {workflow!r}; choose one of {', '.join(WORKFLOWS)}")
@@ -153,7 +187,7 @@ def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 
     if not (0.25 <= scale <= 4) or not math.isfinite(scale):
         raise InputError(f"scale must be between 0.25 and 4, got {scale!r}")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare(out, force)
     labels = np.random.default_rng([seed, 2**31]).permutation([1] * ((n + 1) // 2) + [0] * (n // 2))
     image_cols = ("image_ed", "image_es") if workflow == "hfref" else ("image",)
     columns = ("id", *image_cols, "label", *TRUTH_COLUMNS[workflow])

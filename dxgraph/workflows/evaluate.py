@@ -41,6 +41,9 @@ def read_labels(data_dir: str | Path, wf: Workflow) -> list[dict[str, Any]]:
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         cols = reader.fieldnames or []
+        if not cols:
+            raise InputError(f"{path} is empty: it needs a header row (id, image, label, truth columns) "
+                             "and one row per case; 'dxgraph phantoms generate' writes an example")
         image_cols = {n: ("image" if len(names) == 1 and "image" in cols else f"image_{n}") for n in names}
         missing = [c for c in image_cols.values() if c not in cols]
         if len(names) == 1 and missing:
@@ -86,8 +89,9 @@ def binary_metrics(pred: list[int], labels: list[int], scores: list[float] | Non
     fn = int(((p == 0) & (y == 1)).sum())
     sens = tp / (tp + fn) if tp + fn else None
     spec = tn / (tn + fp) if tn + fp else None
-    prec = tp / (tp + fp) if tp + fp else None
-    f1 = 2 * prec * sens / (prec + sens) if prec and sens else 0.0
+    # 2TP / (2TP + FP + FN) is the harmonic mean of precision and sensitivity where both exist,
+    # 0 when there are positives but none was found, and undefined with no positives at all.
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
     bal = (sens + spec) / 2 if sens is not None and spec is not None else None
     out = {"n": len(y), "accuracy": float((p == y).mean()) if len(y) else None, "balanced_accuracy": bal,
            "sensitivity": sens, "specificity": spec, "f1": f1, "tp": tp, "tn": tn, "fp": fp, "fn": fn}
@@ -108,10 +112,14 @@ def _primary(wf: Workflow) -> tuple[str, float] | None:
 
 async def evaluate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None, concurrency: int = 2,
                             limit: int | None = None) -> dict[str, Any]:
-    """Run ``wf`` on every row of ``data_dir/labels.csv`` and score it."""
+    """Run ``wf`` on every row of ``data_dir/labels.csv`` (the first ``limit`` rows) and score it."""
     from dxgraph.workflows.run import run_workflow
 
+    if limit is not None and limit < 1:
+        raise InputError(f"limit must be at least 1, got {limit!r}")
     rows = read_labels(data_dir, wf)[:limit]
+    if not rows:
+        raise InputError(f"no rows to evaluate in {Path(data_dir) / 'labels.csv'}: it has a header but no cases")
     sem = asyncio.Semaphore(max(1, concurrency))
 
     async def one(row: dict[str, Any]) -> Diagnosis:

@@ -95,3 +95,32 @@ def test_dr_negatives_have_no_microaneurysms(tmp_path):
 def test_bad_arguments_raise_input_error(tmp_path, kwargs, match):
     with pytest.raises(InputError, match=match):
         generate(seed=0, out_dir=tmp_path, **kwargs)
+
+
+def test_an_existing_set_is_kept_unless_forced_and_force_removes_only_its_files(tmp_path):
+    generate("glaucoma", 3, 1, tmp_path, scale=0.3)
+    (tmp_path / "mine.txt").write_text("keep me")
+    before = (tmp_path / "labels.csv").read_bytes()
+    with pytest.raises(InputError, match="already holds a phantom set .*pass --force"):
+        generate("glaucoma", 2, 2, tmp_path, scale=0.3)
+    assert (tmp_path / "labels.csv").read_bytes() == before
+    generate("glaucoma", 2, 2, tmp_path, scale=0.3, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "README.txt", "glaucoma_2_0000.png", "glaucoma_2_0001.png", "labels.csv", "mine.txt"]
+
+
+def test_force_never_removes_files_outside_the_set(tmp_path):
+    (tmp_path / "outside.png").write_text("not the set's")
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "labels.csv").write_text("id,image,label\na,../outside.png,1\n")
+    generate("glaucoma", 1, 0, tmp_path / "set", scale=0.3, force=True)
+    assert (tmp_path / "outside.png").exists()
+
+
+def test_an_output_that_is_a_file_or_unwritable_is_refused(tmp_path):
+    (tmp_path / "g.json").write_text("{}")
+    with pytest.raises(InputError, match=r"'.*g\.json' is a file, not a folder"):
+        generate("glaucoma", 1, 0, tmp_path / "g.json")
+    if Path("/proc/self").is_dir():
+        with pytest.raises(InputError, match="cannot write phantoms to '/proc/x'"):
+            generate("glaucoma", 1, 0, Path("/proc/x"))

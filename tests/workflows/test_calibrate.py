@@ -216,3 +216,28 @@ def test_training_metrics_leave_indeterminate_outcomes_out_and_report_coverage()
     m = _metrics(wf, dxs, [1, 0, 1, 1])
     # Counted as negatives, the two indeterminate positives would be two misses.
     assert m["balanced_accuracy"] == 1.0 and m["coverage"] == 0.5
+
+
+def test_cli_checks_the_output_before_the_fit(tmp_path):
+    src = tmp_path / "toy.yaml"
+    src.write_text(WF)
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "toy_cal.yaml"
+    # the data folder does not exist: had the fit run first, that would be the error
+    r = CliRunner().invoke(app, ["workflows", "calibrate", str(src), "--data", str(tmp_path / "none"), "-o", str(out)])
+    assert isinstance(r.exception, InputError) and f"cannot write -o/--out '{out}'" in str(r.exception)
+
+
+def test_cli_overwrites_an_existing_file_only_with_force(tmp_path):
+    src = tmp_path / "toy.yaml"
+    src.write_text(WF)
+    out = tmp_path / "toy_cal.yaml"
+    out.write_text("# mine\n")
+    r = CliRunner().invoke(app, ["workflows", "calibrate", str(src), "--data", str(tmp_path / "none"), "-o", str(out)])
+    assert isinstance(r.exception, InputError) and "already exists; pass --force" in str(r.exception)
+    assert out.read_text() == "# mine\n"
+    data = make_set(tmp_path / "cal", 40, seed=4)
+    r = CliRunner().invoke(app, ["workflows", "calibrate", str(src), "--data", str(data), "-o", str(out), "--force"])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    assert f"overwrote {out.resolve()}" in " ".join(r.output.split())
+    assert out.read_text().startswith("# Calibrated from toy_pair v1.0")

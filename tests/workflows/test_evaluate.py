@@ -53,3 +53,36 @@ def test_missing_image_column_names_the_users_column(tmp_path):
     (tmp_path / "labels.csv").write_text("id,image_ed,label\na,x.nii,1\n")
     with pytest.raises(InputError, match=r"column 'image_es' missing: workflow 'hfref' takes 2 images per row \(ed, es\)"):
         read_labels(tmp_path, find_workflow("hfref")[0])
+
+
+def test_an_empty_or_header_only_labels_file_is_refused(tmp_path):
+    wf = find_workflow("glaucoma")[0]
+    (tmp_path / "labels.csv").write_text("")
+    with pytest.raises(InputError, match=r"labels\.csv is empty: it needs a header row"):
+        read_labels(tmp_path, wf)
+    (tmp_path / "labels.csv").write_text("id,image,label,vcdr\n")
+    r = CliRunner().invoke(app, ["evaluate", "-w", "glaucoma", "-d", str(tmp_path)])
+    assert isinstance(r.exception, InputError) and f"no rows to evaluate in {tmp_path / 'labels.csv'}" in str(r.exception)
+
+
+@pytest.mark.parametrize("limit", ["-1", "0"])
+def test_a_limit_below_one_is_a_usage_error(data, limit):
+    r = CliRunner().invoke(app, ["evaluate", "-w", "glaucoma", "-d", str(data), "--limit", limit])
+    assert r.exit_code == 2 and "--limit" in r.output
+
+
+async def test_library_limit_below_one_is_refused(data):
+    with pytest.raises(InputError, match="limit must be at least 1"):
+        await evaluate_workflow(parse_workflow(WF), data, limit=-1)
+
+
+def test_f1_without_any_positive_is_undefined_like_the_others(data, tmp_path):
+    from dxgraph.workflows.evaluate import binary_metrics
+
+    assert binary_metrics([0, 0], [0, 0])["f1"] is None and binary_metrics([0, 1], [1, 0])["f1"] == 0.0
+    (data / "labels.csv").write_text("id,image,label\nc,bad.txt,1\n")  # its one outcome is indeterminate
+    (tmp_path / "toy.yaml").write_text(WF)
+    r = CliRunner().invoke(app, ["evaluate", "-w", str(tmp_path / "toy.yaml"), "-d", str(data)], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    f1 = [line for line in r.stdout.splitlines() if " f1 " in line]
+    assert len(f1) == 1 and f1[0].split("│")[2].strip() == "-"

@@ -1,11 +1,17 @@
-"""``dxgraph workflows validate|tools`` and ``diagnose --overlay`` as a user runs them."""
+"""``dxgraph workflows validate|tools|list``, ``diagnose --overlay`` and help texts as a user runs them."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from dxgraph.cli import app
+from dxgraph.errors import DxGraphError
 from dxgraph.workflows.loader import builtin_dir
 
 
@@ -76,3 +82,84 @@ def test_diagnose_json_artifact_points_at_the_overlay_asked_for(tmp_path):
     paths = [i["artifacts"]["overlay"] for i in json.loads(r.stdout)["indicators"] if "overlay" in i["artifacts"]]
     assert paths == [str(out.resolve())]
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def refused(*args) -> str:
+    """The one-line message of a refused command (``main`` prints it and exits 2)."""
+    r = invoke(*args)
+    assert isinstance(r.exception, DxGraphError), r.output + repr(r.exception)
+    return str(r.exception)
+
+
+def test_overlay_must_be_a_writable_png_path_and_is_checked_before_the_run(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    msg = refused("diagnose", "-w", "glaucoma", "-i", "sample:retina", "--overlay", str(tmp_path / "afile" / "o.png"))
+    assert f"cannot write --overlay '{tmp_path / 'afile' / 'o.png'}'" in msg and "is a file, not a folder" in msg
+    msg = refused("diagnose", "-w", "glaucoma", "-i", "sample:retina", "--overlay", str(tmp_path))
+    assert "is a folder" in msg and f"'{tmp_path / 'overlay.png'}'" in msg
+    msg = refused("diagnose", "-w", "glaucoma", "-i", "sample:retina", "--overlay", str(tmp_path / "ov.txt"))
+    assert "must be a .png file path" in msg
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a /proc to be unwritable")
+def test_overlay_in_an_unwritable_folder_is_one_line_and_exit_2():
+    r = subprocess.run([str(Path(sys.executable).with_name("dxgraph")), "diagnose", "-w", "glaucoma", "-i",
+                        "sample:retina", "--no-store", "--overlay", "/proc/x.png"], capture_output=True, text=True, timeout=180)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "cannot write --overlay '/proc/x.png'" in lines[0], r.stderr
+
+
+def test_diagnose_says_where_the_overlay_went(tmp_path):
+    out = tmp_path / "sub" / "ov.PNG"
+    r = invoke("diagnose", "-w", "glaucoma", "-i", "sample:retina", "--no-store", "--overlay", str(out))
+    assert r.exit_code == 0, r.output
+    assert f"overlay: {out.resolve()}" in r.stdout and out.is_file()
+
+
+def test_validate_a_missing_target_is_an_error_line():
+    r = invoke("workflows", "validate", "missing.yaml")
+    assert r.exit_code == 2
+    assert r.stderr.splitlines() == ["error: workflow file 'missing.yaml' does not exist"]
+
+
+def test_key_columns_are_never_cut_at_80_columns():
+    from dxgraph.tools.registry import registry
+    from dxgraph.workflows.loader import list_workflows
+
+    def table(*args):  # a real terminal width: the in-process console was sized when it was imported
+        r = subprocess.run([str(Path(sys.executable).with_name("dxgraph")), "workflows", *args], capture_output=True,
+                           text=True, timeout=180, env={**os.environ, "COLUMNS": "80"})
+        assert r.returncode == 0, r.stderr
+        assert max(map(len, r.stdout.splitlines())) <= 80
+        return [line.split("│") for line in r.stdout.splitlines() if line.startswith("│")]
+
+    assert set(registry()) <= {cells[1].strip() for cells in table("tools")}
+    rows = table("list")
+    assert {wf.id for wf, _ in list_workflows()} <= {cells[1].strip() for cells in rows}
+    paths = "".join(cells[4].strip() for cells in rows)
+    assert all(str(p) in paths for _, p in list_workflows())
+
+
+def test_help_names_every_sample_and_explains_each_option():
+    from dxgraph.tools.imaging import SAMPLES
+
+    def help_of(*cmd):
+        r = invoke(*cmd, "--help", env={"COLUMNS": "80"})
+        assert r.exit_code == 0
+        return " ".join(r.stdout.replace("│", " ").split())
+
+    text = help_of("diagnose")
+    assert "…" not in text and all(name in text for name in SAMPLES)
+    assert "evaluate only the first N rows" in help_of("evaluate") and "built-in id or YAML path" in help_of("evaluate")
+    text = help_of("phantoms", "generate")
+    assert "--count" in text and "number of cases" in text and "held out" in text and "--force" in text
+    assert "JSON array" in help_of("workflows", "tools")
+    assert "guideline passages" in help_of("workflows", "draft")
+
+
+def test_draft_will_not_overwrite_a_file_without_force(tmp_path):
+    out = tmp_path / "d.yaml"
+    out.write_text("# reviewed by hand\n")
+    msg = refused("workflows", "draft", "Is there pleural effusion?", "-o", str(out))
+    assert "already exists; pass --force" in msg and out.read_text() == "# reviewed by hand\n"
