@@ -124,21 +124,24 @@ def test_validate_a_missing_target_is_an_error_line():
 
 
 def test_key_columns_are_never_cut_at_80_columns():
-    from dxgraph.tools.registry import registry
-    from dxgraph.workflows.loader import list_workflows
-
-    def table(*args):  # a real terminal width: the in-process console was sized when it was imported
+    def dxgraph(*args):  # a real terminal width: the in-process console was sized when it was imported
         r = subprocess.run([str(Path(sys.executable).with_name("dxgraph")), "workflows", *args], capture_output=True,
                            text=True, timeout=180, env={**os.environ, "COLUMNS": "80"})
         assert r.returncode == 0, r.stderr
-        assert max(map(len, r.stdout.splitlines())) <= 80
-        return [line.split("│") for line in r.stdout.splitlines() if line.startswith("│")]
+        return r.stdout
 
-    assert set(registry()) <= {cells[1].strip() for cells in table("tools")}
-    rows = table("list")
-    assert {wf.id for wf, _ in list_workflows()} <= {cells[1].strip() for cells in rows}
-    paths = "".join(cells[4].strip() for cells in rows)
-    assert all(str(p) in paths for _, p in list_workflows())
+    def rows(*args):
+        out = dxgraph(*args)
+        assert max(map(len, out.splitlines())) <= 80
+        return [line.split("│") for line in out.splitlines() if line.startswith("│")]
+
+    tools = {t["name"] for t in json.loads(dxgraph("tools", "--json"))}
+    assert tools and tools <= {cells[1].strip() for cells in rows("tools")}
+    workflows = json.loads(dxgraph("list", "--json"))
+    table = rows("list")
+    assert {w["id"] for w in workflows} <= {cells[1].strip() for cells in table}
+    paths = "".join(cells[4].strip() for cells in table)
+    assert all(w["path"] in paths for w in workflows)
 
 
 def test_help_names_every_sample_and_explains_each_option():
