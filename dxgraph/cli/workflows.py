@@ -131,7 +131,7 @@ def tools(as_json: Annotated[bool, typer.Option("--json", help="one JSON array o
         print(json.dumps([s.json_schema() for s in specs], indent=2, default=str))
         return
     table = Table(_key_column("tool", [s.name for s in specs]), Column("version", no_wrap=True),
-                  *(Column(c, overflow="fold") for c in ("inputs", "args", "outputs")), "description")
+                  *(Column(c, overflow="fold") for c in ("inputs", "args", "outputs", "description")))
     for s in specs:
         table.add_row(*(escape(x) for x in (s.name, s.version, ", ".join(s.inputs), ", ".join(s.args), ", ".join(s.outputs), s.description)))
     console.print(table)
