@@ -257,8 +257,32 @@ Abstentions count as wrong.</p>
 </body></html>"""
 
 
-def write_html(report: dict[str, Any], path: str | Path) -> Path:
+def check_writable(path: str | Path, flag: str = "path") -> Path:
+    """Refuse, before any work, a report path that is a folder or cannot be written.
+
+    The folders above it are created; the file itself is opened for append and, when it
+    did not exist, removed again, so the check is the real one (``os.access`` says yes to
+    root on ``/proc``).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(report), encoding="utf-8")
+    if path.is_dir():
+        raise InputError(f"{flag} {str(path)!r} is a folder; give a file name such as {str(path / 'report.html')!r}")
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise InputError(f"{flag} {str(path)!r} cannot be written: {exc.strerror or exc}") from None
+    return path
+
+
+def write_html(report: dict[str, Any], path: str | Path) -> Path:
+    path = check_writable(path, "--html")
+    try:
+        path.write_text(render_html(report), encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--html {str(path)!r} cannot be written: {exc.strerror or exc}") from None
     return path

@@ -337,10 +337,25 @@ def _finish(run_id: str, store: Store, grid: list[GridSample]) -> tuple[str, int
     return status, len(done), len(failed)
 
 
+def _mark_interrupted(config: BenchConfig, store: Store, grid: list[GridSample] | None) -> None:
+    """Ctrl-C or cancellation: leave the run marked ``interrupted``, not ``running`` forever.
+
+    Settled first under the run row's lock, so a run that is in fact complete stays
+    complete. A shard leaves the status alone: other shards may still be live, and each
+    settles the run again when it ends. A resume sets ``running`` again.
+    """
+    if grid is None or config.shard_spec().count > 1:
+        return
+    status, _, _ = store.settle_run_status(config.run_id, {s.key for s in grid})
+    if status != "complete":
+        store.set_run_status(config.run_id, "interrupted")
+
+
 async def _execute(config: BenchConfig, store: Store, harness: Harness | None, progress: bool,
                    only_errors: bool) -> RunSummary:
     start = time.perf_counter()
     harness = harness or SimulatorHarness(config)
+    grid: list[GridSample] | None = None
     try:
         grid = _open_run(config, store, harness)
         shard = config.shard_spec()
@@ -352,6 +367,9 @@ async def _execute(config: BenchConfig, store: Store, harness: Harness | None, p
         else:
             todo = [s for s in mine if s.key not in done]
         ran, errors = await _run_samples(todo, harness, store, config, progress) if todo else (0, 0)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        _mark_interrupted(config, store, grid)
+        raise
     finally:
         await harness.aclose()
     status, n_done, n_failed = _finish(config.run_id, store, grid)

@@ -81,6 +81,73 @@ def _echo_summary(s, store) -> None:
     raise typer.Exit(FAILED_EXIT)
 
 
+# BenchConfig field -> the flag a user typed, so a validation error names that flag.
+_FLAGS = {"sample_timeout_s": "timeout", "doctors": "doctor", "strategies": "strategy", "run_id": "run-id",
+          "max_turns": "max-turns"}
+
+
+def _spec_source(role: str) -> str:
+    """Where a role's model spec came from when no flag gave it: the variable, else file:line."""
+    import os
+
+    var = f"DXGRAPH_{role.upper()}_MODEL"
+    if os.environ.get(var):
+        return var
+    path = os.environ.get("DXGRAPH_CONFIG") or "dxgraph.yaml"
+    try:
+        from dxgraph.workflows.loader import line_map
+        from dxgraph.workflows.yaml_lines import line_for
+
+        with open(path, encoding="utf-8") as f:
+            return f"{path}:{line_for(line_map(f.read(), path), ('models', role))}: models.{role}"
+    except Exception:  # noqa: BLE001 - only the message's pointer is lost
+        return f"{path}: models.{role}"
+
+
+def _check_specs(specs: list[tuple[str, str, bool]]) -> None:
+    """Parse every ``(role, spec, from_flag)`` before a run exists: a typo in a spec would
+    otherwise be stored as one ConfigError per sample (340 of them for the bundled grid)."""
+    from dxgraph.errors import ConfigError
+    from dxgraph.models import parse_spec
+
+    for role, spec, from_flag in specs:
+        where = f"--{role}" if from_flag else _spec_source(role)
+        try:
+            provider = parse_spec(spec)[0]
+        except ConfigError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        if provider == "scripted":
+            raise InputError(f"{where}: 'scripted' is built in code (ScriptedModel); use 'rules', "
+                             "'openai:MODEL@URL' or 'local:...'")
+        if provider == "rules" and role not in ("doctor", "patient", "judge"):
+            raise InputError(f"{where}: no rule baseline for role {role!r}")
+
+
+def _check_train_cases(cases: str, doctors: list[str]) -> None:
+    """The rule doctor learns from the case set's train split; without one every sample
+    would be stored as the same InputError."""
+    if "rules" not in doctors:
+        return
+    from dxgraph.simulator.cases import load_cases
+
+    if not load_cases(cases, split="train"):
+        raise InputError(f"--cases {cases!r} has no train cases, and the rule doctor ('rules', the default "
+                         "--doctor) learns from them; re-import with more cases per label or a --train-fraction "
+                         "that puts some in train, or choose an LLM --doctor")
+
+
+def _interrupted(run_id: str, store, resume: str) -> None:
+    """Ctrl-C: say how much is stored and how to go on (the runner has marked the run)."""
+    from dxgraph.cli import err_console
+
+    run = store.get_run(run_id)
+    done = len(store.sample_keys(run_id, "done")) if run is not None else 0
+    total = run.samples_total if run is not None else 0
+    status = f" (run status: {run.status})" if run is not None else ""
+    err_console.print(f"interrupted: {done} of {total} done are stored{status}; resume with: {resume}",
+                      highlight=False, markup=False, soft_wrap=True)
+
+
 def _temperaments(text: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
@@ -116,21 +183,36 @@ def run(
     from dxgraph.bench.runner import run_benchmark
     from dxgraph.config import load_settings, role_spec
 
+    import shlex
+    import sys
+
     settings = load_settings()
+    doctors = doctor or [role_spec(settings, "doctor")]
+    patient_spec, judge_spec = patient or role_spec(settings, "patient"), judge or role_spec(settings, "judge")
+    _check_specs([*(("doctor", d, bool(doctor)) for d in doctors), ("patient", patient_spec, bool(patient)),
+                  ("judge", judge_spec, bool(judge))])
     try:
         config = BenchConfig(
             run_id=run_id, cases=cases, split=None if split == "all" else split,
-            doctors=doctor or [role_spec(settings, "doctor")],
-            patient=patient or role_spec(settings, "patient"), judge=judge or role_spec(settings, "judge"),
+            doctors=doctors, patient=patient_spec, judge=judge_spec,
             strategies=strategy or ["dialogue"], temperaments=_temperaments(temperaments), limit=limit,
             concurrency=concurrency, shard=shard, max_turns=max_turns, sample_timeout_s=timeout,
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "option"
-        raise InputError(f"--{field.replace('_', '-')}: {err['msg']}") from None
+        field = str(err["loc"][0]) if err["loc"] else "option"
+        raise InputError(f"--{_FLAGS.get(field, field.replace('_', '-'))}: {err['msg']}") from None
+    _check_train_cases(config.cases, config.doctors)
     store = _store(db)
-    summary = asyncio.run(run_benchmark(config, store, progress=progress))
+    try:
+        summary = asyncio.run(run_benchmark(config, store, progress=progress))
+    except KeyboardInterrupt:
+        # Exit 130 like any interrupted command, but after saying what is kept.
+        same = (" ".join(shlex.quote(a) for a in sys.argv[3:]) if sys.argv[1:3] == ["bench", "run"]
+                else f"--run-id {shlex.quote(run_id)} <same options>")
+        # Not `bench retry`: it re-runs errored samples only, never the ones not started.
+        _interrupted(run_id, store, f"dxgraph bench run {same}")
+        raise typer.Exit(130) from None
     _echo_summary(summary, store)
 
 
@@ -148,7 +230,11 @@ def retry_cmd(
     from dxgraph.bench.runner import retry
 
     store = _store(db)
-    summary = asyncio.run(retry(run_id, store, concurrency=concurrency, progress=progress))
+    try:
+        summary = asyncio.run(retry(run_id, store, concurrency=concurrency, progress=progress))
+    except KeyboardInterrupt:
+        _interrupted(run_id, store, f"dxgraph bench retry {run_id}")
+        raise typer.Exit(130) from None
     _echo_summary(summary, store)
 
 
@@ -162,9 +248,11 @@ def report_cmd(
     db: DbOpt = None,
 ) -> None:
     """Metrics of a run with 95% bootstrap intervals (JSON, HTML or a table)."""
-    from dxgraph.bench.report import build_report, write_html
+    from dxgraph.bench.report import build_report, check_writable, write_html
     from dxgraph.cli import console
 
+    if html_file:
+        check_writable(html_file, "--html")
     rep = build_report(_store(db), run_id, reps=reps, seed=seed)
     if html_file:
         path = write_html(rep, html_file)

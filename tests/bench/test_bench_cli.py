@@ -5,8 +5,16 @@ the failures stay stored exactly as before."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -14,6 +22,7 @@ from typer.testing import CliRunner
 from dxgraph.cli import app
 from dxgraph.store import Store
 
+ROOT = Path(__file__).resolve().parents[2]
 RUN = ["--temperaments", "neutral,choleric", "--limit", "1", "--no-progress"]
 
 
@@ -98,3 +107,127 @@ def test_a_shard_answers_for_its_own_failures_only(dead):
     assert other.exit_code == 0, other.output
     assert f"shard {1 - owner}/2 completed all its samples; the run's failed samples (1) are in other shards" \
         in other.output and "ModelError" not in other.output
+
+
+# -- bad input refused before a run exists (a real subprocess: one line, exit 2, no traceback) ------
+
+DXGRAPH = [sys.executable, "-c", "from dxgraph.cli import main; main()"]
+
+
+def _cli(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([*DXGRAPH, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
+
+
+def _one_error(res: subprocess.CompletedProcess) -> str:
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert "Traceback" not in res.stdout + res.stderr
+    return lines[0]
+
+
+def test_report_html_path_is_checked_before_the_report_is_built(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    (tmp_path / "afile").write_text("x")
+    # The run does not exist: the --html error coming first shows it was checked up front.
+    line = _one_error(_cli("bench", "report", "nosuch", "--html", str(tmp_path), "--db", url))
+    assert f"--html {str(tmp_path)!r} is a folder" in line
+    line = _one_error(_cli("bench", "report", "nosuch", "--html", str(tmp_path / "afile" / "r.html"), "--db", url))
+    assert "--html" in line and "cannot be written" in line
+    if Path("/proc/self").is_dir():
+        line = _one_error(_cli("bench", "report", "nosuch", "--html", "/proc/x.html", "--db", url))
+        assert "'/proc/x.html' cannot be written" in line
+
+
+def test_a_bad_model_spec_is_refused_before_the_run_is_created(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    line = _one_error(_cli("bench", "run", "--run-id", "t", "--doctor", "foo:bar", "--db", url, cwd=tmp_path))
+    assert line.startswith("error: --doctor: model spec 'foo:bar': unknown provider 'foo'"), line
+    line = _one_error(_cli("bench", "run", "--run-id", "t", "--judge", "openai:m", "--db", url, cwd=tmp_path))
+    assert "--judge: model spec 'openai:m'" in line
+    (tmp_path / "dxgraph.yaml").write_text("request_timeout_s: 5\nmodels:\n  patient: 'nope:x'\n")
+    line = _one_error(_cli("bench", "run", "--run-id", "t", "--db", url, cwd=tmp_path))
+    assert "dxgraph.yaml:3: models.patient: model spec 'nope:x'" in line, line
+    line = _one_error(_cli("bench", "run", "--run-id", "t", "--db", url, cwd=tmp_path,
+                           env={"DXGRAPH_PATIENT_MODEL": "scripted"}))
+    assert line.startswith("error: DXGRAPH_PATIENT_MODEL: 'scripted' is built in code"), line
+    assert not (tmp_path / "s.db").exists() or Store(url).get_run("t") is None  # nothing stored
+
+
+def test_timeout_error_names_the_flag_the_user_typed(tmp_path):
+    line = _one_error(_cli("bench", "run", "--run-id", "t", "--timeout", "-1", "--db", f"sqlite:///{tmp_path / 's.db'}"))
+    assert line.startswith("error: --timeout: ") and "sample-timeout" not in line, line
+
+
+def test_rule_doctor_on_cases_without_train_split_is_refused_up_front(tmp_path):
+    rows = {"k1": {"general_complaint": "I itch.", "complaints": "Red patches.", "diagnosis": "eczema"},
+            "k2": {"general_complaint": "My lip tingles.", "complaints": "Blisters.", "diagnosis": "herpes"}}
+    (tmp_path / "in.json").write_text(json.dumps(rows))
+    res = _cli("cases", "import-3mdbench", str(tmp_path / "in.json"), "-o", str(tmp_path / "cases"))
+    assert res.returncode == 0 and "(0 train, 2 test" in res.stdout, res.stderr
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    line = _one_error(_cli("bench", "run", "--run-id", "r", "--cases", str(tmp_path / "cases"), "--db", url))
+    assert "has no train cases" in line and "rule doctor" in line, line
+    assert not (tmp_path / "s.db").exists() or Store(url).get_run("r") is None
+
+
+# -- Ctrl-C -------------------------------------------------------------------------------------------
+
+class _Silent:
+    """A 127.0.0.1 'model server' that accepts connections and never answers: consultations
+    hang until interrupted, and ``hits`` tells the test the run has really started."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.hits = 0
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            self.hits += 1
+
+    def close(self):
+        self.sock.close()
+        for c in self.held:
+            c.close()
+
+
+def test_ctrl_c_marks_the_run_interrupted_and_says_how_to_resume(tmp_path):
+    server = _Silent()
+    (tmp_path / "dxgraph.yaml").write_text("request_timeout_s: 120\nmax_retries: 0\n")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    spec = f"openai:m@http://127.0.0.1:{server.port}/v1"
+    args = ["bench", "run", "--run-id", "cc", "--doctor", spec, "--temperaments", "neutral,choleric",
+            "--limit", "1", "--concurrency", "2", "--no-progress", "--db", url]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*DXGRAPH, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while server.hits < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert server.hits >= 2, "the run never reached the model"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in out + err
+    line = next(ln for ln in err.splitlines() if ln.startswith("interrupted: "))
+    assert line.startswith("interrupted: 0 of 2 done are stored (run status: interrupted); resume with: "
+                           "dxgraph bench run --run-id cc "), line
+    assert Store(url).get_run("cc").status == "interrupted"
+    res = CliRunner().invoke(app, ["bench", "list", "--json", "--db", url])
+    assert json.loads(res.output)[0]["status"] == "interrupted"
