@@ -230,7 +230,7 @@ def _check_fundus_colour(path: Path, rgb: np.ndarray) -> None:
     if r < _FUNDUS_MIN_RED * max(g, b, 1e-6):
         raise _bad(path, f"is a colour image that is not red-dominant (mean red {r:.0f}, green {g:.0f}, blue {b:.0f} "
                          "over the bright area), so it does not look like a fundus photograph; give a colour "
-                         "fundus photograph or its green channel")
+                         "fundus photograph")
 
 
 def _check_chest(path: Path, array: np.ndarray, meta: dict) -> np.ndarray:
