@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from dxgraph.cli import console
+from dxgraph.cli import console, err_console
 
 __all__ = ["app"]
 
@@ -34,16 +34,39 @@ def list_cmd(
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"{len(rows)} cases from {cases!r}")
-    table.add_column("id", no_wrap=True)
-    for name in ("split", "diagnosis (ground truth)", "age", "sex", "facts", "images", "workflow"):
-        table.add_column(name)
-    for r in rows:
-        table.add_row(r["id"], r["split"], r["diagnosis"], str(r["age"] or ""), r["sex"] or "",
-                      str(r["facts"]), str(r["images"]), r["workflow"] or "")
-    console.print(table)
+    console.print(_table(rows, f"{len(rows)} cases from {cases!r}", console.width))
     synthetic = sum(r["synthetic"] for r in rows)
     console.print(f"{synthetic} of {len(rows)} cases are synthetic.", highlight=False)
+
+
+def _table(rows: list[dict], title: str, width: int) -> Table:
+    """Cases as a table whose values are never cut to ``tra…``: columns that carry least
+    (workflow, images, facts, age) are dropped at narrow widths, and a long diagnosis wraps."""
+    columns = [("id", "id"), ("split", "split"), ("diagnosis", "diagnosis (ground truth)"), ("sex", "sex"),
+               ("age", "age"), ("facts", "facts"), ("images", "images"), ("workflow", "workflow")]
+    if not any(r["workflow"] for r in rows):
+        columns.remove(("workflow", "workflow"))
+
+    def cell(r: dict, key: str) -> str:
+        return "" if r[key] is None else str(r[key])
+
+    def need(cols) -> int:  # widest cell or header of each column, plus borders and padding
+        return sum(max([len(h), *(len(cell(r, k)) for r in rows)]) + 3 for k, h in cols) + 1
+
+    for optional in ("workflow", "images", "facts", "age"):
+        if need(columns) <= width:
+            break
+        columns = [c for c in columns if c[0] != optional]
+    table = Table(title=title)
+    for key, header in columns:
+        # Every value but the diagnosis stays whole (an id is copied into other commands);
+        # a long diagnosis wraps at its spaces.
+        whole = key != "diagnosis"
+        widest = max((len(cell(r, key)) for r in rows), default=0)
+        table.add_column(header, overflow="fold", no_wrap=whole, min_width=widest if whole else None)
+    for r in rows:
+        table.add_row(*(cell(r, key) for key, _ in columns))
+    return table
 
 
 @app.command()
@@ -113,3 +136,12 @@ def import_cmd(
     labels = len({c.diagnosis for c in cases})
     console.print(f"imported {len(cases)} cases ({train} train, {len(cases) - train} test, {labels} labels) "
                   f"into {str(out)!r}", highlight=False)
+    if cases and not train:
+        err_console.print("[yellow]warning:[/yellow] no train cases: the rule doctor ('--doctor rules') cannot run "
+                          "on this set, it learns from the train split; give labels two or more cases each, or "
+                          "raise --train-fraction (a label of one case then goes to train), or benchmark an LLM "
+                          "--doctor", highlight=False, soft_wrap=True)
+    elif train == len(cases):
+        err_console.print("[yellow]warning:[/yellow] no test cases: `dxgraph bench run` (which runs the test split) "
+                          f"finds nothing here; lower --train-fraction or run with --split train",
+                          highlight=False, soft_wrap=True)

@@ -14,6 +14,12 @@
 split into sentences, one atomic fact each, so the rule patient can disclose them one at a
 time; each fact's category is guessed from keywords (a guess, recorded as such only in
 that it is never used for scoring). Imported cases are ``synthetic: false``.
+
+The importer refuses rather than guesses: an unknown ``personality`` (not one of the
+temperaments ``load_personas`` knows) is an error naming the case, not kept as-is or
+mapped to ``neutral`` (either would quietly mislabel the set); a 0-byte image is an error
+naming the case and file. Every row and option is checked before anything is written, so a
+refused import leaves no half-written folder behind.
 """
 
 from __future__ import annotations
@@ -79,7 +85,21 @@ def _safe_id(raw: Any) -> str:
     return text
 
 
-def _record(cid: str, row: dict, where: str) -> dict:
+def _known_temperaments() -> list[str]:
+    from dxgraph.simulator.personas import load_personas
+
+    return list(load_personas())
+
+
+def _personality(cid: str, row: dict, where: str, known: list[str]) -> str | None:
+    value = str(row.get("personality") or "").strip().lower() or None
+    if value is not None and value not in known:
+        raise InputError(f"{where}: case {cid!r}: field 'personality': unknown temperament {value!r}; "
+                         f"use one of {', '.join(known)} (or add a persona file), or leave it empty")
+    return value
+
+
+def _record(cid: str, row: dict, where: str, known: list[str]) -> dict:
     missing = [c for c in ("general_complaint", "diagnosis") if not row.get(c)]
     if missing:
         raise InputError(f"{where}: case {cid!r}: field {missing[0]!r}: missing")
@@ -88,7 +108,7 @@ def _record(cid: str, row: dict, where: str) -> dict:
         hint = label_table.suggest_label(str(row["diagnosis"]))
         tip = f" (did you mean {hint!r}?)" if hint else ""
         raise InputError(f"{where}: case {cid!r}: field 'diagnosis': unknown label {row['diagnosis']!r}{tip}")
-    personality = str(row.get("personality") or "").strip().lower() or None
+    personality = _personality(cid, row, where, known)
     return {
         "id": cid,
         "chief_complaint": str(row["general_complaint"]).strip(),
@@ -100,33 +120,43 @@ def _record(cid: str, row: dict, where: str) -> dict:
     }
 
 
-def _from_json(path: Path, images: Path) -> list[dict]:
+# An image to write once every row is valid: (file name under images/, source path or bytes).
+_Pending = tuple[str, "Path | bytes"]
+
+
+def _from_json(path: Path, known: list[str]) -> tuple[list[dict], list[_Pending]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 JSON file (byte {exc.object[exc.start]:#04x} at offset "
+                         f"{exc.start}); give 3MDBench's JSON as UTF-8 text") from None
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a readable JSON file: {exc}") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object keyed by case id, got {type(data).__name__}")
-    out = []
+    out, pending = [], []
     for raw_id, row in data.items():
         cid = _safe_id(raw_id)
         if not isinstance(row, dict):
             raise InputError(f"{path}: case {cid!r}: expected an object with {', '.join(_COLUMNS)}")
-        rec = _record(cid, row, str(path))
+        rec = _record(cid, row, str(path), known)
         if row.get("path"):
             src = Path(str(row["path"]))
             src = src if src.is_absolute() else path.parent / src
             if not src.is_file():
                 raise InputError(f"{path}: case {cid!r}: field 'path': image {str(row['path'])!r} not found "
                                  f"(looked for {str(src)!r})")
-            dest = images / f"{cid}{src.suffix.lower()}"
-            shutil.copyfile(src, dest)
-            rec["images"] = [{"path": f"images/{dest.name}", "modality": "photo"}]
+            if src.stat().st_size == 0:
+                raise InputError(f"{path}: case {cid!r}: field 'path': image {str(src)!r} is empty (0 bytes); "
+                                 "replace the file or drop the case's 'path'")
+            name = f"{cid}{src.suffix.lower()}"
+            pending.append((name, src))
+            rec["images"] = [{"path": f"images/{name}", "modality": "photo"}]
         out.append(rec)
-    return out
+    return out, pending
 
 
-def _from_parquet(path: Path, images: Path) -> list[dict]:
+def _from_parquet(path: Path, known: list[str]) -> tuple[list[dict], list[_Pending]]:
     import pyarrow.parquet as pq
 
     try:
@@ -137,18 +167,37 @@ def _from_parquet(path: Path, images: Path) -> list[dict]:
     if missing:
         raise InputError(f"{path}: missing column {missing[0]!r}; 3MDBench parquet has "
                          f"image, {', '.join(_COLUMNS)}")
-    out = []
+    out, pending = [], []
     for i, row in enumerate(table.to_pylist()):
         cid = _safe_id(row.get("id") or f"3mdb-{i + 1:04d}")
-        rec = _record(cid, row, str(path))
+        rec = _record(cid, row, str(path), known)
         img = row.get("image")
         data = img.get("bytes") if isinstance(img, dict) else img
+        if data is not None and len(data) == 0:
+            raise InputError(f"{path}: case {cid!r}: column 'image': empty image (0 bytes); "
+                             "fix the row or set its image to null")
         if data:
-            dest = images / f"{cid}{_image_suffix(data)}"
-            dest.write_bytes(data)
-            rec["images"] = [{"path": f"images/{dest.name}", "modality": "photo"}]
+            name = f"{cid}{_image_suffix(data)}"
+            pending.append((name, data))
+            rec["images"] = [{"path": f"images/{name}", "modality": "photo"}]
         out.append(rec)
-    return out
+    return out, pending
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {str(out)!r} is a file; give a folder to write cases.yaml and images/ into")
+
+
+def _make_out_dir(out: Path) -> Path:
+    _check_out(out)
+    images = out / "images"
+    try:
+        images.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {str(out)!r} cannot be created: {exc.strerror or exc}; "
+                         "choose a folder you can write") from None
+    return images
 
 
 def _inputs(path: Path) -> list[Path]:
@@ -172,14 +221,20 @@ def import_3mdbench(path: str | Path, out_dir: str | Path, *, train_fraction: fl
             so the rule doctor has a train split to learn from.
 
     Raises:
-        InputError: a missing column or field, an unknown label, a missing image.
+        InputError: a bad option or output folder, a missing column or field, an unknown label
+            or temperament, a missing or empty image; raised before anything is written.
     """
+    if not 0.0 <= train_fraction <= 1.0:
+        raise InputError(f"--train-fraction must be between 0 and 1, got {train_fraction!r}")
     out = Path(out_dir)
-    images = out / "images"
-    images.mkdir(parents=True, exist_ok=True)
+    _check_out(out)
+    known = _known_temperaments()
     records: list[dict] = []
+    pending: list[_Pending] = []
     for src in _inputs(Path(path)):
-        records += _from_parquet(src, images) if src.suffix == ".parquet" else _from_json(src, images)
+        recs, imgs = _from_parquet(src, known) if src.suffix == ".parquet" else _from_json(src, known)
+        records += recs
+        pending += imgs
     ids = [r["id"] for r in records]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -193,5 +248,14 @@ def import_3mdbench(path: str | Path, out_dir: str | Path, *, train_fraction: fl
               "# facts are the sentences of the original 'complaints' text.\n")
     body = yaml.safe_dump({"description": f"3MDBench cases imported from {Path(path).name}", "cases": records},
                           sort_keys=False, allow_unicode=True, width=100)
-    (out / "cases.yaml").write_text(header + body, encoding="utf-8")
+    images = _make_out_dir(out)
+    try:
+        for name, source in pending:
+            if isinstance(source, Path):
+                shutil.copyfile(source, images / name)
+            else:
+                (images / name).write_bytes(source)
+        (out / "cases.yaml").write_text(header + body, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"--out {str(out)!r}: cannot write: {exc.strerror or exc}") from None
     return load_cases(out)
