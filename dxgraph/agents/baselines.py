@@ -250,27 +250,32 @@ class RuleDoctor:
         p = np.exp(logp - logp.max())
         return p / p.sum(), contributions
 
-    def _scaled_outcomes(self) -> np.ndarray:
-        if getattr(self, "_scaled", None) is None:
+    def _outcome_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        """``E = exp(s)`` and ``E * s`` for ``s = beta * g`` shifted to max 0 over labels, as
+        ``(Q, C, L)`` float32: fixed per doctor, so each question choice is three mat-vecs."""
+        if getattr(self, "_terms", None) is None:
             g = self.beta * self.kb.outcome_loglik
-            self._scaled = (g - g.max(-1, keepdims=True)).astype(np.float32)
-        return self._scaled
+            s = (g - g.max(-1, keepdims=True)).astype(np.float32)
+            e = np.exp(s)
+            self._terms = (e, e * s)
+        return self._terms
 
     def next_question(self, p: np.ndarray, asked: Sequence[str]) -> tuple[int | None, float]:
         """The bank question with the largest expected information gain, and that gain."""
         kb = self.kb
         counts = np.bincount(kb.case_label, minlength=len(kb.labels)).astype(float)
         weight = p[kb.case_label] / counts[kb.case_label]  # P(true case is c)
-        # Cases the posterior has all but ruled out cannot change the expectation: skip them.
-        live = weight > 1e-6
-        scores = self._scaled_outcomes()[:, live, :]  # beta * g, shifted: (Q, C', L)
+        # Cases the posterior has all but ruled out cannot change the expectation.
+        weight = np.where(weight > 1e-6, weight, 0.0)
+        e, es = self._outcome_terms()  # (Q, C, L)
+        p32 = p.astype(np.float32)
         logp = np.log(np.clip(p, 1e-30, None)).astype(np.float32)
-        # Entropy of the normalised p*exp(s) without materialising the normalised array:
-        # H = log Z - sum(w * (log p + s)) / Z with w = p * exp(s), Z = sum(w).
-        w = p.astype(np.float32)[None, None, :] * np.exp(scores)
-        z = w.sum(-1)
-        h = np.log(z) - (w * (logp[None, None, :] + scores)).sum(-1) / z
-        gain = _entropy(p) - (h * (weight[live] / weight[live].sum())[None, :]).sum(1)  # (Q,)
+        # Entropy of the posterior p*exp(s)/Z after each (question, case) answer, without
+        # materialising it: H = log Z - (sum(w log p) + sum(w s)) / Z with w = p*exp(s),
+        # Z = E @ p, sum(w log p) = E @ (p log p), sum(w s) = (E*s) @ p.
+        z = e @ p32  # (Q, C)
+        h = np.log(z) - (e @ (p32 * logp) + es @ p32) / z
+        gain = _entropy(p) - h @ (weight / weight.sum())  # (Q,)
         if asked:
             dup = cosine_matrix(kb.question_vecs, kb.embedder.embed(list(asked))).max(1) >= 0.85
             gain[dup] = -np.inf
