@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from dxgraph.errors import ConfigError
 from dxgraph.workflows.rules import RuleError, compile_rule
 from dxgraph.workflows.schema import Decision, Indicator, InputSlot, Reference, Step, Workflow
-from dxgraph.workflows.yaml_lines import line_for, lines_and_duplicates, yaml_error
+from dxgraph.workflows.yaml_lines import line_for, lines_and_duplicates, safe_load, yaml_error
 
 __all__ = [
     "WorkflowErrors",
@@ -269,7 +269,7 @@ def parse_workflow(text: str, file: str = "<string>") -> Workflow:
     """Parse and fully check workflow text; raise WorkflowErrors listing every problem."""
     try:
         lines, errors = lines_and_duplicates(text, file)
-        data = yaml.safe_load(text)
+        data = safe_load(text)
     except yaml.YAMLError as exc:
         raise WorkflowErrors([yaml_error(exc, text, file)]) from None
     if not isinstance(data, dict):
