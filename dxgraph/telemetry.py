@@ -73,7 +73,7 @@ def setup_tracing(
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     elif exporter != "none":
         raise ConfigError(f"unknown tracing exporter {exporter!r}; use none, console, otlp or memory")
-    _state.update(provider=provider, capture=capture_content, memory=memory)
+    _state.update(provider=provider, capture=capture_content, memory=memory, tracer=None)
     return memory
 
 
@@ -89,7 +89,9 @@ def get_tracer() -> trace.Tracer:
 
         t = load_settings().telemetry
         setup_tracing(t.exporter, capture_content=t.capture_content, service_name=t.service_name)
-    return _state["provider"].get_tracer("dxgraph")
+    if _state.get("tracer") is None:  # the SDK's get_tracer costs ~80 us (it resets warning filters)
+        _state["tracer"] = _state["provider"].get_tracer("dxgraph")
+    return _state["tracer"]
 
 
 def capture_content() -> bool:
