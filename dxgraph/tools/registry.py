@@ -84,6 +84,9 @@ class ToolSpec:
     units: dict[str, str]
     is_async: bool
     cache: bool
+    # Called with the ToolContext before the inputs are loaded: a reason the tool cannot run
+    # here (e.g. no VLM configured), so a hopeless call never reads a 24 MB image first.
+    precheck: Callable[["ToolContext"], str | None] | None = None
 
     @property
     def inputs(self) -> dict[str, ParamSpec]:
@@ -214,6 +217,7 @@ def tool(
     outputs: tuple[str, ...] | None = None,
     units: dict[str, str] | None = None,
     cache: bool = True,
+    precheck: Callable[["ToolContext"], str | None] | None = None,
 ):
     """Register a typed function as a tool.
 
@@ -223,6 +227,8 @@ def tool(
         outputs: output names for a tool that does not return a NamedTuple.
         units: unit of each numeric output (``{"vcdr": "ratio"}``), shown in evidence.
         cache: False for tools whose result must not be reused (a model's opinion).
+        precheck: given the ``ToolContext``, a reason the tool cannot run (or None); the
+            runner calls it before loading any input and fails the call with that reason.
     """
 
     def register(f: Callable) -> Callable:
@@ -256,6 +262,7 @@ def tool(
             units=dict(units or {}),
             is_async=inspect.iscoroutinefunction(f),
             cache=cache,
+            precheck=precheck,
         )
         if spec.name in _REGISTRY and _REGISTRY[spec.name].fn is not f:
             existing = _REGISTRY[spec.name].fn

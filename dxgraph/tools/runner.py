@@ -110,13 +110,16 @@ class ToolRunner:
             return refs, self._record(spec, args, refs, start, cached=False)
 
     async def _execute(self, spec: ToolSpec, inputs: dict[str, Ref], args: dict[str, Any]) -> dict[str, Any]:
+        remote = self.remote is not None and self.remote.handles(spec.name)
+        if not remote and spec.precheck is not None and (reason := spec.precheck(self.context)):
+            raise ToolError(reason)  # before ref.value: a call that cannot run loads nothing
         kwargs: dict[str, Any] = {name: ref.value for name, ref in inputs.items()}
         kwargs.update(args)
         for pname, p in spec.params.items():
             if p.kind == "context":
                 kwargs[pname] = self.context
         try:
-            if self.remote is not None and self.remote.handles(spec.name):
+            if remote:
                 return await self.remote.call(spec, kwargs)
             if spec.is_async:
                 result = await spec.fn(**kwargs)

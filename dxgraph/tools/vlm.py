@@ -34,7 +34,13 @@ class VLMAnswer(NamedTuple):
     rationale: str
 
 
-@tool(version="1", cache=False)
+def _no_vlm(ctx: ToolContext) -> str | None:
+    if ctx.models.get("vlm") is None:
+        return "no VLM configured: set DXGRAPH_VLM_MODEL=openai:MODEL@URL (e.g. a vLLM server with Qwen2.5-VL)"
+    return None
+
+
+@tool(version="1", cache=False, precheck=_no_vlm)
 async def vlm_ask(image: Image, question: str, ctx: ToolContext, overlay: Mask | None = None) -> VLMAnswer:
     """Ask the vision-language model a yes/no question about an image.
 
@@ -46,9 +52,9 @@ async def vlm_ask(image: Image, question: str, ctx: ToolContext, overlay: Mask |
     from dxgraph.models.base import GenerateConfig, ImagePart, system, user
     from dxgraph.tools.imaging import to_png_bytes
 
-    model = ctx.models.get("vlm")
-    if model is None:
-        raise ToolError("no VLM configured: set DXGRAPH_VLM_MODEL=openai:MODEL@URL (e.g. a vLLM server with Qwen2.5-VL)")
+    if reason := _no_vlm(ctx):
+        raise ToolError(reason)
+    model = ctx.models["vlm"]
     if overlay is not None:
         from dxgraph.tools.overlay import render_overlay
 

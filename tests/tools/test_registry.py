@@ -11,7 +11,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 import pytest
 
-from dxgraph.errors import ConfigError
+from dxgraph.errors import ConfigError, ToolError
 from dxgraph.tools.data import Image, Mask
 from dxgraph.tools.registry import (
     FilePath,
@@ -298,3 +298,17 @@ def test_uncached_tools_always_run():
 
     _, record = asyncio.run(twice())
     assert not record.cached and CALLS["fraction"] == 2
+
+
+async def test_a_tool_that_cannot_run_here_loads_no_input():
+    # The glaucoma workflow's VLM indicators used to read the whole cached photograph back
+    # from disk on every run just to learn that no VLM is configured.
+    import dxgraph.tools.vlm  # noqa: F401  (registers vlm_ask)
+
+    loads = []
+    image = Ref("k:image", loader=lambda: loads.append(1) or Image(np.zeros((4, 4, 3), np.float32)))
+    runner = ToolRunner(ToolCache(None))
+    with pytest.raises(ToolError, match="no VLM configured"):
+        await runner.call(get_tool("vlm_ask"), {"image": image}, {"question": "Is there a haemorrhage?"})
+    assert loads == []
+    assert image.value.array.shape == (4, 4, 3) and loads == [1]  # the ref itself was loadable
