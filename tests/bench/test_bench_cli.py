@@ -11,7 +11,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,8 +20,8 @@ from typer.testing import CliRunner
 
 from dxgraph.cli import app
 from dxgraph.store import Store
+from tests.subprocess_cli import DXGRAPH, ROOT, one_error, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 RUN = ["--temperaments", "neutral,choleric", "--limit", "1", "--no-progress"]
 
 
@@ -111,20 +110,11 @@ def test_a_shard_answers_for_its_own_failures_only(dead):
 
 # -- bad input refused before a run exists (a real subprocess: one line, exit 2, no traceback) ------
 
-DXGRAPH = [sys.executable, "-c", "from dxgraph.cli import main; main()"]
+def _cli(*args, cwd=None, env=None):
+    return run_cli(*args, cwd=cwd, env=env)
 
 
-def _cli(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([*DXGRAPH, *args], capture_output=True, text=True, timeout=120, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
-
-
-def _one_error(res: subprocess.CompletedProcess) -> str:
-    assert res.returncode == 2, (res.stdout, res.stderr)
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    assert "Traceback" not in res.stdout + res.stderr
-    return lines[0]
+_one_error = one_error
 
 
 def test_report_html_path_is_checked_before_the_report_is_built(tmp_path):

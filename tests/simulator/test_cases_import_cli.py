@@ -5,32 +5,21 @@ is flagged at import; the case table stays readable at 80 columns."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from tests.subprocess_cli import one_error, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
-DXGRAPH = [sys.executable, "-c", "from dxgraph.cli import main; main()"]
 ROW = {"general_complaint": "I have itchy red patches.", "complaints": "They itch at night. Started a week ago.",
        "diagnosis": "eczema", "personality": "choleric"}
 
 
-def _cli(*args, cwd=None, columns=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    if columns:
-        env["COLUMNS"] = str(columns)
-    return subprocess.run([*DXGRAPH, *args], capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+def _cli(*args, cwd=None, columns=None):
+    return run_cli(*args, cwd=cwd, columns=columns)
 
 
-def _one_error(res: subprocess.CompletedProcess) -> str:
-    assert res.returncode == 2, (res.stdout, res.stderr)
-    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    assert "Traceback" not in res.stdout + res.stderr
-    return lines[0]
+_one_error = one_error
 
 
 def _import(src: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
