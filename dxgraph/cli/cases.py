@@ -143,5 +143,5 @@ def import_cmd(
                           "--doctor", highlight=False, soft_wrap=True)
     elif train == len(cases):
         err_console.print("[yellow]warning:[/yellow] no test cases: `dxgraph bench run` (which runs the test split) "
-                          f"finds nothing here; lower --train-fraction or run with --split train",
+                          "finds nothing here; lower --train-fraction or run with --split train",
                           highlight=False, soft_wrap=True)
