@@ -1,8 +1,10 @@
 """Content-addressed cache of tool outputs.
 
-The key of a call hashes the tool name, its version, the source code of dxgraph's tools
-and of the tool's own module, the digests of its inputs and its args: editing a segmenter
-invalidates its cached results even if nobody bumps the version. Output digests are derived from the key, so a chain of cached steps resolves without
+The key of a call hashes the tool name, its version, the source of the tool's own code (its
+module and the dxgraph modules it imports, transitively), the digests of its inputs and its
+args: editing a segmenter invalidates its cached results even if nobody bumps the version,
+while editing the tool server or another tool does not. Output digests are derived from the
+key, so a chain of cached steps resolves without
 loading any intermediate array. Arrays are stored as ``.npz`` and scalars as JSON;
 nothing is pickled (``allow_pickle=False`` on every load).
 """
@@ -74,15 +76,59 @@ def value_digest(value: Any) -> str:
     return hashlib.blake2b(json.dumps(value, sort_keys=True, default=str).encode(), digest_size=16).hexdigest()
 
 
+def _dxgraph_imports(path: Path) -> list[Path]:
+    """Source files of the ``dxgraph`` modules that ``path`` imports (top level or lazily)."""
+    import ast
+    import importlib.util
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return []
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{a.name}" for a in node.names)  # `from pkg import module`
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    found = []
+    for name in sorted(n for n in names if n == "dxgraph" or n.startswith("dxgraph.")):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError, AttributeError):
+            continue  # `from module import function`: the module itself is in the set too
+        if spec is not None and spec.origin and spec.origin.endswith(".py"):
+            found.append(Path(spec.origin))
+    return found
+
+
+def code_files(module_file: str | None) -> list[Path]:
+    """The files whose source keys a tool's cache: its module and its dxgraph imports, transitively."""
+    if not module_file:
+        return []
+    seen: set[Path] = set()
+    todo = [Path(module_file).resolve()]
+    while todo:
+        path = todo.pop()
+        if path not in seen:
+            seen.add(path)
+            todo.extend(p.resolve() for p in _dxgraph_imports(path))
+    return sorted(seen)
+
+
 @functools.lru_cache(maxsize=64)
 def code_digest(module_file: str | None) -> str:
-    """Digest of dxgraph/tools/*.py and the module defining a tool (read once per process)."""
+    """Digest of a tool's own code: its module and every dxgraph module it imports,
+    transitively (read once per process).
+
+    Editing a phantom generator, the HTTP server or another tool leaves this tool's cached
+    results valid; editing the tool, a segmenter it calls or a helper it imports does not.
+    """
     h = hashlib.blake2b(digest_size=16)
-    files = sorted(Path(__file__).parent.glob("*.py"))
-    if module_file and Path(module_file).parent != Path(__file__).parent:
-        files.append(Path(module_file))
-    for path in files:
+    for path in code_files(module_file):
         try:
+            h.update(str(path.name).encode())
             h.update(path.read_bytes())
         except OSError:  # a zipped or frozen install: the version alone keys the cache
             continue
