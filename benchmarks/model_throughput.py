@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dxgraph.models import user  # noqa: E402
 from dxgraph.models.openai_compat import OpenAICompatModel  # noqa: E402
-from dxgraph.models.stub_server import StubServer  # noqa: E402
+from dxgraph.testing.stub_server import StubServer  # noqa: E402
 
 
 async def level(url: str, concurrency: int, requests: int) -> tuple[float, int]:

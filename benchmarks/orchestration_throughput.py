@@ -34,7 +34,7 @@ from dxgraph.store import Store  # noqa: E402
 QUESTIONS = 3  # doctor questions per consultation -> 4 doctor + 3 patient requests
 
 
-from dxgraph.net import free_port as _free_port  # noqa: E402
+from dxgraph.testing.net import free_port as _free_port  # noqa: E402
 
 
 def reply_for(messages: list[dict]) -> dict:
@@ -115,7 +115,7 @@ def blocking_baseline(url: str, delay: float, samples: int) -> dict:
 
 def serve(port: int, delay: float) -> None:
     """Run the stub in this process until killed (the benchmark starts it as a subprocess)."""
-    from dxgraph.models.stub_server import StubServer
+    from dxgraph.testing.stub_server import StubServer
 
     with StubServer(responder=lambda body: reply_for(body["messages"]), delay_s=delay, port=port):
         while True:

@@ -27,7 +27,7 @@ from PIL import Image as PILImage
 from scipy import ndimage as ndi
 
 from dxgraph.tools.data import Image, Mask
-from dxgraph.tools.phantoms import THRESHOLDS, generate
+from dxgraph.phantoms import THRESHOLDS, generate
 from dxgraph.tools.segmentation import (
     segment_heart_thorax,
     segment_left_ventricle,

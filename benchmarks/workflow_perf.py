@@ -29,10 +29,11 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dxgraph.tools.data import Image  # noqa: E402
-from dxgraph.tools.registry import FilePath, ToolCache, tool  # noqa: E402
+from dxgraph.tools.cache import ToolCache  # noqa: E402
+from dxgraph.tools.registry import FilePath, tool  # noqa: E402
 from dxgraph.tools.runner import ToolRunner  # noqa: E402
 from dxgraph.workflows.loader import parse_workflow  # noqa: E402
-from dxgraph.workflows.run import run_workflow  # noqa: E402
+from dxgraph.agents.diagnose import run_workflow  # noqa: E402
 
 
 @tool(version="1", cache=False)

@@ -171,14 +171,12 @@ def _settings_error(err: dict, from_env: dict[tuple, str], path: Path | None, te
         return ConfigError(f"{var}={err['input']!r}: {short}")
     if path is None:
         return ConfigError(f"setting {field}: {short}")
-    # The workflow loader already maps a pydantic location to its YAML line; reuse it.
-    from dxgraph.workflows.loader import line_map
-    from dxgraph.workflows.yaml_lines import line_for
+    # The same key-path -> line map the workflow loader uses.
+    from dxgraph.yamlfile import line_for, lines_and_duplicates
 
-    try:
-        line = line_for(line_map(text, str(path)), loc)
-    except ConfigError:  # a duplicate key: name the field without a line rather than fail twice
-        line = None
+    lines, duplicates = lines_and_duplicates(text, str(path))
+    # a duplicate key: name the field without a line rather than fail twice
+    line = None if duplicates else line_for(lines, loc)
     return ConfigError(f"{field}: {short}", file=str(path), line=line)
 
 

@@ -79,7 +79,7 @@ def test_the_ui_never_opens_a_public_link(monkeypatch):
 
     from dxgraph.config import load_settings
     from dxgraph.models import ScriptedModel
-    from dxgraph.net import free_port
+    from dxgraph.testing.net import free_port
     from dxgraph.ui.app import launch
     from dxgraph.ui.services import Services
 
@@ -101,7 +101,7 @@ def test_dxgraph_ui_prints_its_address_and_no_share_hint():
     pytest.importorskip("gradio")
     import httpx
 
-    from dxgraph.net import free_port
+    from dxgraph.testing.net import free_port
 
     port = free_port()
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}

@@ -33,7 +33,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from dxgraph.net import free_port
+from dxgraph.testing.net import free_port
 
 DEADLINE_S = 7.5 * 60
 T0 = time.monotonic()

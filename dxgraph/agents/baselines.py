@@ -30,7 +30,7 @@ from dxgraph.agents.doctor import CaseView, DoctorAction, DoctorTurn, ToolBox
 from dxgraph.agents.questions import question_from_fact
 from dxgraph.errors import InputError
 from dxgraph.simulator import labels as label_table
-from dxgraph.simulator.embeddings import Embedder, cosine_matrix, get_embedder
+from dxgraph.models.embeddings import Embedder, cosine_matrix, get_embedder
 from dxgraph.simulator.patient import (
     MATCH_THRESHOLD,
     TOPIC_QUESTIONS,

@@ -15,10 +15,11 @@ from typing import Any
 from dxgraph.agents.planner import Plan, compile_plan
 from dxgraph.errors import InputError
 from dxgraph.telemetry import get_tracer
-from dxgraph.tools.registry import ToolCache, ToolContext
+from dxgraph.tools.cache import ToolCache
+from dxgraph.tools.registry import ToolContext
 from dxgraph.tools.runner import ToolRunner
 from dxgraph.types import Diagnosis
-from dxgraph.workflows.graph import DxContext, build_graph
+from dxgraph.agents.graph import DxContext, build_graph
 from dxgraph.workflows.loader import find_workflow
 from dxgraph.workflows.schema import Workflow
 
@@ -49,21 +50,10 @@ def default_runner(settings=None, models: dict[str, Any] | None = None) -> ToolR
     if models:
         runner.context.models.update(models)
     elif "vlm" not in runner.context.models:
-        runner.context.models["vlm"] = _role_model(settings, "vlm")
+        from dxgraph.models.roles import for_role
+
+        runner.context.models["vlm"] = for_role(settings, "vlm")
     return runner
-
-
-def _role_model(settings, role: str):
-    from dxgraph.config import role_spec
-    from dxgraph.models import load_model
-
-    spec = role_spec(settings, role)
-    if not spec or spec in ("rules", "scripted"):
-        return None
-    if spec.startswith("openai:"):
-        return load_model(spec, max_concurrency=settings.max_concurrency,
-                          max_retries=settings.max_retries, timeout_s=settings.request_timeout_s)
-    return load_model(spec)
 
 
 def _as_images(images) -> list[str] | dict[str, str]:

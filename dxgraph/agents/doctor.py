@@ -213,7 +213,7 @@ class ToolBox:
     Args:
         vlm: a vision-language ChatModel, or None (then the VLM tool is unavailable).
         workflow_runner: ``async (workflow_id, image_paths) -> Diagnosis``; default
-            ``dxgraph.workflows.run.run_workflow``.
+            ``dxgraph.agents.diagnose.run_workflow``.
     """
 
     def __init__(self, vlm: ChatModel | None = None, workflow_runner=None):
@@ -223,7 +223,7 @@ class ToolBox:
     async def _run_workflow(self, workflow: str, paths: list[str]):
         if self._runner is not None:
             return await self._runner(workflow, paths)
-        from dxgraph.workflows.run import run_workflow
+        from dxgraph.agents.diagnose import run_workflow
 
         return await run_workflow(workflow, paths)
 

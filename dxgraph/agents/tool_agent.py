@@ -13,7 +13,8 @@ from typing import Any
 from dxgraph.agents.planner import PlanItem
 from dxgraph.errors import ToolError
 from dxgraph.tools.data import Image, Mask
-from dxgraph.tools.registry import Ref, file_digest, get_tool
+from dxgraph.tools.cache import Ref, file_digest
+from dxgraph.tools.registry import get_tool
 from dxgraph.tools.runner import ToolRunner, summarise
 from dxgraph.types import IndicatorResult, ToolCallRecord
 from dxgraph.workflows.rules import compile_rule

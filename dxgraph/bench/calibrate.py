@@ -36,7 +36,7 @@ import yaml
 
 from dxgraph.errors import InputError
 from dxgraph.types import Diagnosis
-from dxgraph.workflows.evaluate import binary_metrics, read_labels
+from dxgraph.bench.evaluate import binary_metrics, read_labels
 from dxgraph.workflows.schema import Decision, Workflow
 
 __all__ = ["calibrate_workflow", "apply_decision", "bump_version", "dump_workflow", "MIN_WEIGHT", "MIN_ROWS",
@@ -120,7 +120,7 @@ def _metrics(wf: Workflow, dxs: list[Diagnosis], labels: list[int]) -> dict[str,
 
 
 async def _run_all(wf: Workflow, rows: list[dict[str, Any]], runner, concurrency: int) -> list[Diagnosis]:
-    from dxgraph.workflows.run import run_workflow
+    from dxgraph.agents.diagnose import run_workflow
 
     sem = asyncio.Semaphore(max(1, concurrency))
 

@@ -24,7 +24,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from dxgraph.agents.doctor import CaseView, Doctor
-from dxgraph.simulator.judge import JudgeResult
+from dxgraph.bench.judge import JudgeResult
 from dxgraph.simulator.patient import Patient
 from dxgraph.telemetry import get_tracer, traced
 from dxgraph.types import Case, FinalDiagnosis, Turn

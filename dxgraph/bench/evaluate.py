@@ -113,7 +113,7 @@ def _primary(wf: Workflow) -> tuple[str, float] | None:
 async def evaluate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None, concurrency: int = 2,
                             limit: int | None = None) -> dict[str, Any]:
     """Run ``wf`` on every row of ``data_dir/labels.csv`` (the first ``limit`` rows) and score it."""
-    from dxgraph.workflows.run import run_workflow
+    from dxgraph.agents.diagnose import run_workflow
 
     if limit is not None and limit < 1:
         raise InputError(f"limit must be at least 1, got {limit!r}")

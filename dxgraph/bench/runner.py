@@ -75,14 +75,15 @@ class SimulatorHarness:
     Args:
         config: the run.
         models: ready-made chat models by spec (tests and demos pass ``ScriptedModel`` or a
-            client on a mock transport); other specs go through ``load_model``.
+            client on a mock transport); other specs are built by ``dxgraph.models.roles``.
     """
 
     def __init__(self, config: BenchConfig, models: dict[str, Any] | None = None):
+        from dxgraph.bench.agents import AgentFactory
+        from dxgraph.models.roles import ModelPool
+
         self.config = config
-        self._given = dict(models or {})
-        self._models: dict[str, Any] = {}
-        self._doctors: dict[tuple[str, str], Any] = {}
+        self.agents = AgentFactory(ModelPool(by_spec=models), cases=config.cases)
         self._personas: dict[str, Any] | None = None
 
     # -- inputs
@@ -111,69 +112,19 @@ class SimulatorHarness:
                 raise InputError(f"unknown temperament {t!r}; use 'all' or some of {', '.join(known)}")
         return list(dict.fromkeys(asked))
 
-    # -- agents
-    def _model(self, spec: str):
-        if spec in self._given:
-            return self._given[spec]
-        if spec not in self._models:
-            from dxgraph.config import load_settings
-            from dxgraph.models import load_model, parse_spec
-
-            kwargs = {}
-            if parse_spec(spec)[0] == "openai":
-                # The endpoint settings of dxgraph.yaml (timeout, retries, per-endpoint limit)
-                # must reach the benchmark's clients too, or a hung server stalls every sample
-                # for the 60 s default instead of the timeout the user chose.
-                settings = load_settings()
-                kwargs = {"max_concurrency": settings.max_concurrency, "max_retries": settings.max_retries,
-                          "timeout_s": settings.request_timeout_s}
-            self._models[spec] = load_model(spec, **kwargs)
-        return self._models[spec]
-
-    def _doctor(self, spec: str, strategy: str):
-        # Doctors are stateless (each act gets the whole transcript): one per (spec, strategy).
-        key = (spec, strategy)
-        if key not in self._doctors:
-            if spec == "rules":
-                from dxgraph.agents.baselines import RuleDoctor
-
-                self._doctors[key] = RuleDoctor.from_train_split(self.config.cases, strategy=strategy)
-            else:
-                from dxgraph.agents.doctor import LLMDoctor
-
-                self._doctors[key] = LLMDoctor(self._model(spec), strategy=strategy)
-        return self._doctors[key]
-
-    def _patient(self):
-        # Patients hold one consultation's state: a fresh one per sample.
-        from dxgraph.simulator.patient import LLMPatient, RulePatient
-
-        if self.config.patient == "rules":
-            return RulePatient()
-        return LLMPatient(self._model(self.config.patient))
-
-    def _judge(self):
-        from dxgraph.simulator.judge import LLMJudge, RuleJudge
-
-        if self.config.judge == "rules":
-            return RuleJudge()
-        return LLMJudge(self._model(self.config.judge))
-
     async def consult(self, sample: GridSample) -> tuple[dict[str, Any], list[Turn]]:
-        from dxgraph.simulator.dialogue import run_consultation
+        from dxgraph.bench.dialogue import run_consultation
 
         case = sample.case
         res = await run_consultation(
-            case, self.personas()[sample.temperament], self._doctor(sample.doctor, sample.strategy),
-            self._patient(), self._judge(),
+            case, self.personas()[sample.temperament], self.agents.doctor(sample.doctor, sample.strategy),
+            self.agents.patient(self.config.patient), self.agents.judge(self.config.judge),
             max_turns=self.config.max_turns, strategy=sample.strategy,
         )
         return result_record(case, res), list(res.turns)
 
     async def aclose(self) -> None:
-        for model in self._models.values():
-            await model.aclose()
-        self._models.clear()
+        await self.agents.aclose()
 
 
 def result_record(case: Case, res: Any) -> dict[str, Any]:

@@ -95,11 +95,11 @@ def _spec_source(role: str) -> str:
         return var
     path = os.environ.get("DXGRAPH_CONFIG") or "dxgraph.yaml"
     try:
-        from dxgraph.workflows.loader import line_map
-        from dxgraph.workflows.yaml_lines import line_for
+        from dxgraph.yamlfile import line_for, lines_and_duplicates
 
         with open(path, encoding="utf-8") as f:
-            return f"{path}:{line_for(line_map(f.read(), path), ('models', role))}: models.{role}"
+            lines, _ = lines_and_duplicates(f.read(), path)
+        return f"{path}:{line_for(lines, ('models', role))}: models.{role}"
     except Exception:  # noqa: BLE001 - only the message's pointer is lost
         return f"{path}: models.{role}"
 

@@ -129,7 +129,7 @@ def import_cmd(
     train_fraction: Annotated[float, typer.Option(help="share of each label's cases put in the train split")] = 0.5,
 ) -> None:
     """Convert 3MDBench cases to a dxgraph case folder (use it with --cases OUT)."""
-    from dxgraph.simulator.cases import import_3mdbench
+    from dxgraph.simulator.cases_import import import_3mdbench
 
     cases = import_3mdbench(path, out, train_fraction=train_fraction)
     train = sum(c.split == "train" for c in cases)

@@ -59,8 +59,8 @@ def tools(
     from dxgraph.config import load_settings
     from dxgraph.tools.registry import ToolContext
     from dxgraph.tools.server import create_app
-    from dxgraph.workflows.run import _role_model
+    from dxgraph.models.roles import for_role
 
     settings = load_settings()
-    ctx = ToolContext(settings=settings, models={"vlm": _role_model(settings, "vlm")})
+    ctx = ToolContext(settings=settings, models={"vlm": for_role(settings, "vlm")})
     uvicorn.run(create_app(ctx), host=host, port=port, log_level="info")

@@ -21,7 +21,7 @@ __all__ = ["draft", "calibrate", "planner_model"]
 def planner_model(spec: str | None):
     """The model that drafts: ``--model SPEC``, else the configured planner role."""
     from dxgraph.config import load_settings, role_spec
-    from dxgraph.models import load_model, parse_spec
+    from dxgraph.models.roles import model_for_spec
 
     settings = load_settings()
     spec = spec or role_spec(settings, "planner")
@@ -30,10 +30,7 @@ def planner_model(spec: str | None):
             "drafting needs a planner model: set DXGRAPH_PLANNER_MODEL "
             "(e.g. 'openai:Qwen/Qwen2.5-7B-Instruct@http://localhost:8000/v1') or pass --model SPEC"
         )
-    if parse_spec(spec)[0] != "openai":  # the endpoint settings mean nothing to an in-process model
-        return load_model(spec)
-    return load_model(spec, max_concurrency=settings.max_concurrency, max_retries=settings.max_retries,
-                      timeout_s=settings.request_timeout_s)
+    return model_for_spec(spec, settings)
 
 
 @app.command()
@@ -83,7 +80,7 @@ def calibrate(
     force: Annotated[bool, typer.Option("--force", help="overwrite --out if it exists")] = False,
 ) -> None:
     """Fit weights and threshold by logistic regression on a labelled set; write a new version."""
-    from dxgraph.workflows.calibrate import calibrate_workflow, dump_workflow
+    from dxgraph.bench.calibrate import calibrate_workflow, dump_workflow
     from dxgraph.workflows.loader import find_workflow, parse_workflow
 
     wf, path = find_workflow(workflow)

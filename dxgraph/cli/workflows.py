@@ -181,7 +181,7 @@ def diagnose(
     store: Annotated[bool, typer.Option("--store/--no-store", help="save the diagnosis in the store")] = True,
 ) -> None:
     """Run a diagnostic workflow on images and show the evidence behind the outcome."""
-    from dxgraph.workflows.run import check_images, run_workflow
+    from dxgraph.agents.diagnose import check_images, run_workflow
 
     if overlay is not None:
         if overlay.suffix.lower() != ".png" and not overlay.is_dir():
@@ -246,12 +246,10 @@ def _store():
 
 
 def _narrator():
-    from dxgraph.config import load_settings, role_spec
-    from dxgraph.models import load_model
+    from dxgraph.config import load_settings
+    from dxgraph.models.roles import for_role
 
-    settings = load_settings()
-    spec = role_spec(settings, "planner")
-    return load_model(spec) if spec and spec not in ("rules", "scripted") else None
+    return for_role(load_settings(), "planner")
 
 
 def _print_diagnosis(dx) -> None:
@@ -285,7 +283,7 @@ def evaluate(
     samples: Annotated[bool, typer.Option("--samples", help="include per-sample results in the JSON")] = False,
 ) -> None:
     """Score a workflow on a labelled set: accuracy, balanced accuracy, F1, AUC, MAE per measurement."""
-    from dxgraph.workflows.evaluate import evaluate_workflow
+    from dxgraph.bench.evaluate import evaluate_workflow
     from dxgraph.workflows.loader import find_workflow
 
     wf, _ = find_workflow(workflow)
@@ -326,7 +324,7 @@ def phantoms_generate(
     force: Annotated[bool, typer.Option("--force", help="replace a phantom set already in --out")] = False,
 ) -> None:
     """Write synthetic images with known truth and labels.csv (labelled synthetic)."""
-    from dxgraph.tools.phantoms import generate
+    from dxgraph.phantoms import generate
 
     replacing = (out / "labels.csv").is_file()
     path = generate(workflow, n, seed, out, force=force)

@@ -12,25 +12,15 @@ from typing import Any
 
 from dxgraph.config import Settings, load_settings, role_spec
 from dxgraph.errors import DxGraphError
-from dxgraph.models import GenerateConfig, load_model, parse_spec, system, user
+from dxgraph.models import GenerateConfig, system, user
+from dxgraph.models.roles import model_for_spec
 
-__all__ = ["check_role", "provider_kwargs"]
+__all__ = ["check_role"]
 
 _PROMPT = [
     system("You are a concise medical assistant."),
     user("This is a connection check. Reply with one short sentence."),
 ]
-
-
-def provider_kwargs(provider: str, settings: Settings) -> dict[str, Any]:
-    """The constructor options a provider takes from settings (concurrency, timeouts, retries)."""
-    if provider == "openai":
-        return {
-            "max_concurrency": settings.max_concurrency,
-            "timeout_s": settings.request_timeout_s,
-            "max_retries": settings.max_retries,
-        }
-    return {}
 
 
 async def check_role(role: str, settings: Settings | None = None, *, max_tokens: int = 24) -> dict[str, Any]:
@@ -65,8 +55,7 @@ async def check_role(role: str, settings: Settings | None = None, *, max_tokens:
         }
     model = None
     try:
-        provider, _, _ = parse_spec(spec)
-        model = load_model(spec, **provider_kwargs(provider, settings))
+        model = model_for_spec(spec, settings)
         start = time.perf_counter()
         out = await model.generate(list(_PROMPT), config=GenerateConfig(max_tokens=max_tokens))
         latency = (time.perf_counter() - start) * 1000

@@ -47,7 +47,6 @@ __all__ = [
     "split_cases",
     "assign_splits",
     "leaked_labels",
-    "import_3mdbench",
 ]
 
 BUNDLED_SOURCES = ("bundled", "bundled-imaging", "bundled-all")
@@ -300,12 +299,3 @@ def leaked_labels(case: Case) -> list[str]:
     texts = [case.chief_complaint, *(f.text for f in case.facts)]
     return [lab for t in texts for lab in label_table.find_labels(t) if lab == own]
 
-
-def __getattr__(name: str):
-    # The importer (cases_import.py) imports this module, so it is bound lazily (PEP 562)
-    # rather than imported at the top, which would be circular.
-    if name == "import_3mdbench":
-        from dxgraph.simulator.cases_import import import_3mdbench
-
-        return import_3mdbench
-    raise AttributeError(name)

@@ -24,16 +24,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxgraph.errors import InputError
-from dxgraph.simulator.embeddings import Embedder, cosine_matrix, get_embedder
+from dxgraph.models.embeddings import Embedder, cosine_matrix, get_embedder
 from dxgraph.types import Case, Turn
 
 __all__ = [
     "PatientReply",
     "Patient",
     "RulePatient",
-    "LLMPatient",
-    "HumanPatient",
-    "PatientOutput",
     "split_questions",
     "first_person",
     "MATCH_THRESHOLD",
@@ -328,7 +325,3 @@ class RulePatient:
             text=text, revealed=said, end=False, latency_ms=(time.perf_counter() - start) * 1000
         )
 
-
-# The model-played and human patients live in patient_llm.py (imported last: it uses the
-# helpers above); they stay importable from here.
-from dxgraph.simulator.patient_llm import HumanPatient, LLMPatient, PatientOutput  # noqa: E402

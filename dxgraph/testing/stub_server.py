@@ -8,7 +8,7 @@ drawn from a seeded generator. A fixed delay per request turns it into a model s
 known speed for throughput benchmarks; one thread per connection sustains 128+ concurrent
 requests.
 
-    python -m dxgraph.models.stub_server --port 8000 --delay 0.2
+    python -m dxgraph.testing.stub_server --port 8000 --delay 0.2
 """
 
 from __future__ import annotations
@@ -312,7 +312,7 @@ def _error(message: str, kind: str) -> bytes:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve until interrupted (for trying a client or the CLI by hand)."""
-    ap = argparse.ArgumentParser(prog="python -m dxgraph.models.stub_server", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m dxgraph.testing.stub_server", description=__doc__.split("\n")[0])
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--delay", type=float, default=0.0, help="seconds per request")

@@ -1,10 +1,14 @@
-"""Load PNG/JPEG/DICOM/NIfTI images with MONAI, checked, oriented and with physical spacing.
+"""The ``load_image`` tool: PNG/JPEG/DICOM/NIfTI images, checked, oriented, with physical
+spacing, and checked against what the workflow expects of them.
 
-Every image a workflow sees comes through ``load_image``. It refuses what it cannot trust
-with a one-line ``InputError`` that names the file and says what to do (missing, empty,
-not an image, truncated, absurdly large, wrong dimensionality), and it never lets a
-reader's traceback out. Sizes are checked from the header before any pixel is decoded, so
-a file that declares a gigapixel image is refused at once instead of filling memory.
+Every image a workflow sees comes through ``load_image``. Reading is done by
+``dxgraph.tools.image_readers`` (format sniffing, header checks before any pixel is decoded,
+MONAI's readers), which refuses what it cannot trust with a one-line ``InputError`` naming the
+file (missing, empty, not an image, truncated, absurdly large, wrong dimensionality). This
+module then applies the workflow's expectation (``expect="fundus"`` refuses radiology
+modalities, grey images without a round field of view and colour that is not red-dominant;
+``expect="chest_radiograph"`` refuses CT/MR, colour pictures and icons), and renders arrays
+for display (``display_array``, ``to_png_bytes``).
 
 Orientation is normalised so downstream tools need not know the file format:
 

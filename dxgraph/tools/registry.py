@@ -1,4 +1,4 @@
-"""Typed tool registry and a content-addressed result cache.
+"""The typed tool registry: ``@tool`` turns a typed function into a ``ToolSpec``.
 
 A tool is a plain typed function decorated with ``@tool``. Its schema comes from the type
 hints and the Google-style docstring, never from a hand-written dict. Parameters are of two
@@ -12,10 +12,8 @@ A parameter annotated ``ToolContext`` is injected by the runner (models, setting
 neither. Outputs are named: a tool returning a ``NamedTuple`` has one output per field,
 any other tool has the outputs listed in ``@tool(outputs=...)`` (default ``("value",)``).
 
-The cache key of a call is a hash of the tool name, its version, the digests of its inputs
-and its args. Output digests are derived from the key, so a chain of cached steps is
-resolved without loading any intermediate array (this is what makes a repeat run cost
-nothing). Arrays are stored as ``.npz``, scalars as JSON; nothing is pickled.
+Results are cached by ``dxgraph.tools.cache`` (content-addressed keys; see there) and calls
+are run by ``dxgraph.tools.runner``.
 """
 
 from __future__ import annotations
@@ -33,8 +31,6 @@ __all__ = [
     "ToolContext",
     "ToolSpec",
     "ParamSpec",
-    "ToolCache",
-    "Ref",
     "tool",
     "registry",
     "get_tool",
@@ -300,6 +296,3 @@ def get_tool(name: str) -> ToolSpec:
         raise ConfigError(f"unknown tool {name!r}; registered tools: {', '.join(sorted(tools))}")
     return tools[name]
 
-
-# The cache lives in cache.py; these names stay importable from the registry.
-from dxgraph.tools.cache import Ref, ToolCache, call_key, file_digest, value_digest  # noqa: E402,F401

@@ -17,7 +17,8 @@ import numpy as np
 from dxgraph.errors import DxGraphError, InputError, ModelError, ToolError
 from dxgraph.telemetry import get_tracer
 from dxgraph.tools.data import Image, Mask
-from dxgraph.tools.registry import Ref, ToolCache, ToolContext, ToolSpec, call_key
+from dxgraph.tools.cache import Ref, ToolCache, call_key
+from dxgraph.tools.registry import ToolContext, ToolSpec
 from dxgraph.types import ToolCallRecord
 
 __all__ = ["ToolRunner", "summarise"]

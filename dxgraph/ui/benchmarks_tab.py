@@ -119,7 +119,7 @@ def sample_view(services: Services, run_id: str | None, key: str | None):
             card = render.final_card(FinalDiagnosis.model_validate(result["final"]), title="stored conclusion")
             judge = result.get("judge")
             if judge:
-                from dxgraph.simulator.judge import JudgeResult
+                from dxgraph.bench.judge import JudgeResult
 
                 card += render.judge_card(JudgeResult.model_validate(judge), result.get("truth"))
     return [render.turn_message(t) for t in turns], card

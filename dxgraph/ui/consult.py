@@ -115,7 +115,7 @@ def _keep_uploads(services: Services, s: ConsultSession, files: list | None) -> 
 async def _gather_evidence(services: Services, s: ConsultSession) -> tuple[list[Turn], Diagnosis | None]:
     """Run the doctor's tools on the attachments (the chosen workflow, or the VLM)."""
     from dxgraph.agents.doctor import ToolBox
-    from dxgraph.workflows.run import run_workflow
+    from dxgraph.agents.diagnose import run_workflow
 
     seen: list[Diagnosis] = []
     overlay_dir = services.overlay_root / (s.id or "consult")

@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from dxgraph.config import ROLES, Settings, load_settings, role_spec
+from dxgraph.bench.agents import AgentFactory
 from dxgraph.errors import InputError
+from dxgraph.models.roles import ModelPool
 
 __all__ = [
     "AgentLoop",
@@ -168,7 +170,8 @@ class Services:
     def __init__(self, settings: Settings | None = None, store=None, models: dict[str, Any] | None = None):
         self.settings = settings or load_settings()
         self._store = store
-        self._models: dict[str, Any] = dict(models or {})
+        self.pool = ModelPool(self.settings, by_role=models)
+        self.factory = AgentFactory(self.pool, cases="bundled")
         self.agents = AgentLoop()
         self.upload_dir = self.settings.home / "ui" / "uploads"
         self.overlay_root = self.settings.home / "ui" / "overlays"
@@ -186,17 +189,7 @@ class Services:
 
     def model(self, role: str):
         """The chat model for a role, or None where the role is served by rules or nothing."""
-        if role in self._models:
-            return self._models[role]
-        spec = self.spec(role)
-        if not spec or spec == "rules":
-            return None
-        from dxgraph.models import load_model
-
-        self._models[role] = load_model(spec, max_concurrency=self.settings.max_concurrency,
-                                        max_retries=self.settings.max_retries,
-                                        timeout_s=self.settings.request_timeout_s)
-        return self._models[role]
+        return self.pool.for_role(role)
 
     # ---------------------------------------------------------------- data
     @cached_property
@@ -241,27 +234,15 @@ class Services:
     # -------------------------------------------------------------- agents
     def doctor(self, strategy: str, tools=None):
         """The configured doctor for a strategy: an LLM doctor, or the offline rule doctor."""
-        from dxgraph.agents.doctor import LLMDoctor, ToolBox
+        from dxgraph.agents.doctor import ToolBox
 
-        tools = tools or ToolBox(vlm=self.model("vlm"))
-        model = self.model("doctor")
-        if model is None:
-            from dxgraph.agents.baselines import RuleDoctor
-
-            return RuleDoctor.from_train_split("bundled", strategy=strategy, tools=tools)
-        return LLMDoctor(model, strategy=strategy, vision=self.spec("vlm") == self.spec("doctor"), tools=tools)
+        return self.factory.doctor(None, strategy, tools=tools or ToolBox(vlm=self.model("vlm")))
 
     def patient(self):
-        from dxgraph.simulator.patient import LLMPatient, RulePatient
-
-        model = self.model("patient")
-        return RulePatient() if model is None else LLMPatient(model)
+        return self.factory.patient(None)
 
     def judge(self):
-        from dxgraph.simulator.judge import LLMJudge, RuleJudge
-
-        model = self.model("judge")
-        return RuleJudge() if model is None else LLMJudge(model)
+        return self.factory.judge(None)
 
     def warm_up(self) -> Future:
         """Build the rule doctor's knowledge base in the background, before the first visitor."""

@@ -31,7 +31,7 @@ def case_summary(services: Services, case_id: str) -> str:
 
 async def simulate(services: Services, case_id: str, temperament: str, strategy: str, max_turns: int):
     """Run one consultation and yield ``(chat, final card, judge card, message)`` per turn."""
-    from dxgraph.simulator.dialogue import run_consultation
+    from dxgraph.bench.dialogue import run_consultation
 
     chat: list[dict] = []
     try:

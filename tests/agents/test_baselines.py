@@ -9,8 +9,8 @@ from dxgraph.agents.baselines import KnowledgeBase, RuleDoctor
 from dxgraph.agents.doctor import CaseView
 from dxgraph.errors import InputError
 from dxgraph.simulator.cases import load_cases
-from dxgraph.simulator.dialogue import run_consultation
-from dxgraph.simulator.judge import RuleJudge
+from dxgraph.bench.dialogue import run_consultation
+from dxgraph.bench.judge import RuleJudge
 from dxgraph.simulator.patient import MATCH_THRESHOLD, RulePatient, tune_match_threshold
 from dxgraph.simulator.personas import load_personas
 from dxgraph.types import Turn

@@ -1,4 +1,4 @@
-"""The Python API ``dxgraph.workflows.run``: how images are passed, and what is refused before a run."""
+"""The Python API ``dxgraph.agents.diagnose``: how images are passed, and what is refused before a run."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from dxgraph.errors import DxGraphError, InputError
 from dxgraph.tools.imaging import resolve_image_path
 from dxgraph.workflows.loader import find_workflow
-from dxgraph.workflows.run import bind_images, check_images, diagnose
+from dxgraph.agents.diagnose import bind_images, check_images, diagnose
 
 DXGRAPH = str(Path(sys.executable).with_name("dxgraph"))
 

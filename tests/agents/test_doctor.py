@@ -120,7 +120,7 @@ async def test_vision_doctor_gets_the_image(tmp_path):
 
 def test_wire_schema_is_a_question_or_a_final_answer_from_the_list():
     from dxgraph.agents.doctor import FinalAction
-    from dxgraph.models.stub_server import example_for_schema
+    from dxgraph.testing.stub_server import example_for_schema
     from dxgraph.simulator.labels import LABELS
 
     schema = DoctorAction.model_json_schema()

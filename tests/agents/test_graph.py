@@ -5,10 +5,10 @@ import pytest
 import tests.workflows.toytools as toy
 from dxgraph.agents.planner import compile_plan
 from dxgraph.telemetry import setup_tracing
-from dxgraph.tools.registry import ToolCache
+from dxgraph.tools.cache import ToolCache
 from dxgraph.tools.runner import ToolRunner
 from dxgraph.workflows.loader import parse_workflow
-from dxgraph.workflows.run import run_workflow
+from dxgraph.agents.diagnose import run_workflow
 
 WF = toy.TOY_HEAD + (
     "  - id: frac\n    description: share of high pixels\n    kind: quantitative\n" + toy.FRAC_STEPS

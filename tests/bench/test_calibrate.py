@@ -14,9 +14,9 @@ from dxgraph.cli import app
 from dxgraph.errors import InputError, ToolError
 from dxgraph.tools.data import Image
 from dxgraph.tools.registry import tool
-from dxgraph.tools.registry import ToolCache
+from dxgraph.tools.cache import ToolCache
 from dxgraph.tools.runner import ToolRunner
-from dxgraph.workflows.calibrate import MIN_WEIGHT, bump_version, calibrate_workflow, dump_workflow
+from dxgraph.bench.calibrate import MIN_WEIGHT, bump_version, calibrate_workflow, dump_workflow
 from dxgraph.workflows.loader import parse_workflow
 from tests.workflows.toytools import CALLS  # importing registers the toy tools
 
@@ -205,7 +205,7 @@ async def test_indicator_unavailable_everywhere_is_flagged_not_fitted(tmp_path, 
 
 def test_training_metrics_leave_indeterminate_outcomes_out_and_report_coverage():
     from dxgraph.types import Diagnosis
-    from dxgraph.workflows.calibrate import _metrics
+    from dxgraph.bench.calibrate import _metrics
 
     wf = parse_workflow(WF)
     o = wf.outcomes

@@ -6,9 +6,10 @@ import json
 
 from dxgraph.agents.doctor import LLMDoctor
 from dxgraph.models.scripted import ScriptedModel
-from dxgraph.simulator.dialogue import run_consultation
-from dxgraph.simulator.judge import RuleJudge
-from dxgraph.simulator.patient import LLMPatient, RulePatient
+from dxgraph.bench.dialogue import run_consultation
+from dxgraph.bench.judge import RuleJudge
+from dxgraph.simulator.patient import RulePatient
+from dxgraph.simulator.patient_llm import LLMPatient
 from dxgraph.telemetry import setup_tracing
 from dxgraph.types import Case, Fact
 

@@ -6,9 +6,9 @@ from typer.testing import CliRunner
 from tests.workflows.toytools import FRAC_STEPS, TOY_HEAD  # also registers the toy tools
 from dxgraph.cli import app
 from dxgraph.errors import InputError
-from dxgraph.tools.registry import ToolCache
+from dxgraph.tools.cache import ToolCache
 from dxgraph.tools.runner import ToolRunner
-from dxgraph.workflows.evaluate import evaluate_workflow, read_labels
+from dxgraph.bench.evaluate import evaluate_workflow, read_labels
 from dxgraph.workflows.loader import find_workflow, parse_workflow
 
 WF = (TOY_HEAD
@@ -77,7 +77,7 @@ async def test_library_limit_below_one_is_refused(data):
 
 
 def test_f1_without_any_positive_is_undefined_like_the_others(data, tmp_path):
-    from dxgraph.workflows.evaluate import binary_metrics
+    from dxgraph.bench.evaluate import binary_metrics
 
     assert binary_metrics([0, 0], [0, 0])["f1"] is None and binary_metrics([0, 1], [1, 0])["f1"] == 0.0
     (data / "labels.csv").write_text("id,image,label\nc,bad.txt,1\n")  # its one outcome is indeterminate

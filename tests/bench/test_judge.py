@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dxgraph.models.scripted import ScriptedModel
-from dxgraph.simulator.judge import RUBRIC_ITEMS, Judge, LLMJudge, Rubric, RuleJudge, score_diagnosis
+from dxgraph.bench.judge import RUBRIC_ITEMS, Judge, LLMJudge, Rubric, RuleJudge, score_diagnosis
 from dxgraph.types import Case, Fact, FinalDiagnosis, Turn
 
 CASE = Case(

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from dxgraph.bench.grid import shard_of
-from dxgraph.models.stub_server import StubServer
+from dxgraph.testing.stub_server import StubServer
 from dxgraph.simulator.cases import load_cases
 from dxgraph.simulator.personas import TEMPERAMENTS
 from dxgraph.store import Store

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from dxgraph.cli import app
 from dxgraph.models.base import Message
-from dxgraph.models.stub_server import StubServer
+from dxgraph.testing.stub_server import StubServer
 from dxgraph.store import Store
 from tests.bench.fakes import consultation_reply
 
@@ -136,8 +136,8 @@ async def test_benchmark_clients_take_the_endpoint_settings(tmp_path, monkeypatc
 
     spec = "openai:stub@http://127.0.0.1:9/v1"
     harness = SimulatorHarness(BenchConfig(run_id="x", doctors=[spec], patient=spec))
-    model = harness._model(spec)
+    model = harness.agents.pool.get(spec)
     inner = model.inner  # the OpenAI-compatible client inside the tracing wrapper
     assert (inner.timeout_s, inner.max_retries, inner.max_concurrency) == (0.25, 2, 5)
-    assert harness._model(spec) is model  # one client per spec for the whole run
+    assert harness.agents.pool.get(spec) is model  # one client per spec for the whole run
     await harness.aclose()

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from dxgraph.models import GenerateConfig, system, user
 from dxgraph.models.local import resolve_local
 from dxgraph.models.openai_compat import OpenAICompatModel
-from dxgraph.net import free_port as _free_port
+from dxgraph.testing.net import free_port as _free_port
 
 pytestmark = [pytest.mark.llamacpp, pytest.mark.slow]
 

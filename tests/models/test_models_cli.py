@@ -11,7 +11,7 @@ from dxgraph.cli import app
 from dxgraph.models import user
 from dxgraph.models.check import check_role
 from dxgraph.models.openai_compat import OpenAICompatModel
-from dxgraph.models.stub_server import StubServer
+from dxgraph.testing.stub_server import StubServer
 from dxgraph.telemetry import InstrumentedModel, setup_tracing
 
 runner = CliRunner()

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image as PILImage
 
 from dxgraph.errors import InputError
-from dxgraph.tools.phantoms import THRESHOLDS, TRUTH_COLUMNS, generate
+from dxgraph.phantoms import THRESHOLDS, TRUTH_COLUMNS, generate
 
 
 def _rows(csv_path: Path) -> list[dict[str, str]]:

@@ -17,12 +17,11 @@ from dxgraph.simulator import labels as lt
 from dxgraph.simulator.cases import (
     assign_splits,
     get_case,
-    import_3mdbench,
     leaked_labels,
     load_cases,
     split_cases,
 )
-from dxgraph.simulator.cases_import import complaint_facts, guess_category
+from dxgraph.simulator.cases_import import complaint_facts, guess_category, import_3mdbench
 
 CASES = load_cases("bundled")
 IMAGING = load_cases("bundled-imaging")

@@ -8,14 +8,9 @@ import numpy as np
 import pytest
 
 from dxgraph.models.scripted import ScriptedModel
-from dxgraph.simulator.embeddings import cosine_matrix, get_embedder
-from dxgraph.simulator.patient import (
-    HumanPatient,
-    LLMPatient,
-    RulePatient,
-    first_person,
-    split_questions,
-)
+from dxgraph.models.embeddings import cosine_matrix, get_embedder
+from dxgraph.simulator.patient import RulePatient, first_person, split_questions
+from dxgraph.simulator.patient_llm import HumanPatient, LLMPatient
 from dxgraph.types import Case, Fact
 
 CASE = Case(

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from dxgraph.errors import ModelError
 from dxgraph.models import user
 from dxgraph.models.openai_compat import OpenAICompatModel
-from dxgraph.models.stub_server import StubServer, example_for_schema
+from dxgraph.testing.stub_server import StubServer, example_for_schema
 
 
 class Triage(BaseModel):

@@ -20,7 +20,8 @@ from dxgraph.errors import ToolError
 from dxgraph.tools import learned
 from dxgraph.tools.data import Image, Mask
 from dxgraph.tools.learned import box_from_mask, segment_monai, segment_sam
-from dxgraph.tools.registry import FilePath, Ref, ToolContext, get_tool, registry
+from dxgraph.tools.cache import Ref
+from dxgraph.tools.registry import FilePath, ToolContext, get_tool, registry
 from dxgraph.tools.runner import ToolRunner
 
 

@@ -18,9 +18,9 @@ from pydicom.data import get_testdata_file
 
 from dxgraph.errors import InputError
 from dxgraph.tools.imaging import display_array, load, load_image, resolve_image_path
-from dxgraph.tools.phantoms import generate
+from dxgraph.phantoms import generate
 from dxgraph.tools.registry import FilePath
-from dxgraph.workflows.run import check_images, diagnose
+from dxgraph.agents.diagnose import check_images, diagnose
 
 DXGRAPH = str(Path(sys.executable).with_name("dxgraph"))
 BUILTIN = Path(__file__).resolve().parents[2] / "dxgraph" / "workflows" / "builtin"

@@ -13,17 +13,8 @@ import pytest
 
 from dxgraph.errors import ConfigError, ToolError
 from dxgraph.tools.data import Image, Mask
-from dxgraph.tools.registry import (
-    FilePath,
-    Ref,
-    ToolCache,
-    ToolContext,
-    call_key,
-    file_digest,
-    get_tool,
-    tool,
-    value_digest,
-)
+from dxgraph.tools.cache import Ref, ToolCache, call_key, file_digest, value_digest
+from dxgraph.tools.registry import FilePath, ToolContext, get_tool, tool
 from dxgraph.tools.runner import ToolRunner
 
 CALLS: dict[str, int] = {}

@@ -11,13 +11,14 @@ from dxgraph.errors import ToolError
 from dxgraph.telemetry import setup_tracing
 from dxgraph.tools.codec import decode_value, encode_value
 from dxgraph.tools.data import Image, Mask
-from dxgraph.tools.registry import ToolCache, get_tool
+from dxgraph.tools.cache import ToolCache
+from dxgraph.tools.registry import get_tool
 from dxgraph.tools.remote import RemoteTools
 from dxgraph.tools.runner import ToolRunner
 from dxgraph.tools.server import create_app
-from dxgraph.workflows.run import run_workflow
-from tests.workflows.test_graph import WF
-from dxgraph.net import free_port as _free_port
+from dxgraph.agents.diagnose import run_workflow
+from tests.agents.test_graph import WF
+from dxgraph.testing.net import free_port as _free_port
 
 
 

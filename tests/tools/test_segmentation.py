@@ -20,7 +20,7 @@ from scipy import ndimage as ndi
 
 from dxgraph.errors import ToolError
 from dxgraph.tools.data import Image
-from dxgraph.tools.phantoms import generate
+from dxgraph.phantoms import generate
 from dxgraph.tools.registry import registry
 from dxgraph.tools.segmentation import (
     segment_heart_thorax,

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dxgraph.net import free_port as _free_port
+from dxgraph.testing.net import free_port as _free_port
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "ui"
@@ -216,7 +216,7 @@ def _seed_benchmark(services, run_id: str, temperaments: list[str]) -> list[str]
     import json
 
     from dxgraph.bench.runner import result_record
-    from dxgraph.simulator.dialogue import run_consultation
+    from dxgraph.bench.dialogue import run_consultation
     from dxgraph.store import SampleRow
 
     case = next(iter(services.cases.values()))

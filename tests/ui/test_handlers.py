@@ -101,7 +101,7 @@ async def test_simulation_rejects_an_unknown_temperament(services):
 
 async def test_benchmark_viewer_reads_runs_but_never_consultations(services):
     from dxgraph.bench.runner import result_record
-    from dxgraph.simulator.dialogue import run_consultation
+    from dxgraph.bench.dialogue import run_consultation
 
     case = next(iter(services.cases.values()))
     res = await run_consultation(case, services.personas["neutral"], services.doctor("dialogue"),

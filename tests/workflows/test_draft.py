@@ -11,7 +11,7 @@ import tests.workflows.toytools  # noqa: F401  (registers the toy tools the draf
 from dxgraph.cli import app
 from dxgraph.errors import ConfigError
 from dxgraph.models.scripted import ScriptedModel
-from dxgraph.models.stub_server import StubServer
+from dxgraph.testing.stub_server import StubServer
 from dxgraph.workflows.draft import build_prompt, draft_workflow, extract_yaml, render_draft
 from dxgraph.workflows.loader import parse_workflow
 from dxgraph.workflows.retrieval import search

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from dxgraph.errors import ConfigError
-from dxgraph.simulator.embeddings import get_embedder
+from dxgraph.models.embeddings import get_embedder
 from dxgraph.workflows.retrieval import corpus_dir, find_reference, load_passages, search
 
 
