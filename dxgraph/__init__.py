@@ -18,6 +18,7 @@ and the CLI start fast::
 ``load_model``            a ChatModel from a spec; ``for_role`` from the settings
 ``load_settings``         ``dxgraph.yaml`` and ``DXGRAPH_*`` variables, validated
 ``load_cases``            a case set (bundled or imported) by name or path
+``SampleResult``          the typed record of one finished consultation
 ========================  ==========================================================
 """
 
@@ -42,6 +43,7 @@ _API = {
     "for_role": "dxgraph.models.roles",
     "load_settings": "dxgraph.config",
     "load_cases": "dxgraph.simulator.cases",
+    "SampleResult": "dxgraph.bench.record",
 }
 
 __all__ = ["__version__", *_API]
@@ -49,6 +51,7 @@ __all__ = ["__version__", *_API]
 if TYPE_CHECKING:
     from dxgraph.agents.diagnose import check_images, diagnose, run_workflow
     from dxgraph.bench.grid import BenchConfig
+    from dxgraph.bench.record import SampleResult
     from dxgraph.bench.report import build_report
     from dxgraph.bench.runner import retry, run_benchmark
     from dxgraph.config import load_settings

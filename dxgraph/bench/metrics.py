@@ -16,13 +16,14 @@ answer at all and are left out (they are counted as ``samples_failed`` in the re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
 import numpy as np
+
+from dxgraph.bench.record import SampleResult
 
 __all__ = [
     "Outcome",
@@ -86,29 +87,26 @@ def _score(value: Any) -> float | None:
 
 
 def outcome_from_result(key: str, case_id: str, temperament: str, strategy: str, doctor: str,
-                        result: dict[str, Any] | str) -> Outcome:
-    """Build an ``Outcome`` from the result JSON the runner stores for a sample."""
-    if isinstance(result, str):
-        result = json.loads(result)
-    judge = result.get("judge") or {}
+                        result: SampleResult | str) -> Outcome:
+    """Build an ``Outcome`` from the ``SampleResult`` the runner stores for a sample."""
+    if not isinstance(result, SampleResult):
+        result = SampleResult.from_json(result)
+    judge = result.judge
     # The judge's canonical truth keeps a synonym in a case file from splitting a class.
-    truth = str(judge.get("true_label") or result.get("truth") or "")
-    correct = bool(judge.get("correct", False))
-    predicted = judge.get("predicted_label")
-    if correct:
-        predicted = truth
+    truth = str((judge.true_label if judge else None) or result.truth)
+    correct = bool(judge and judge.correct)
+    predicted = truth if correct else (judge.predicted_label if judge else None)
     rubric = {}
-    for item, value in (judge.get("rubric") or {}).items():
+    for item, value in (judge.rubric if judge else {}).items():
         s = _score(value)
         if s is not None:
             rubric[str(item)] = s
-    elicited = result.get("facts_elicited")
     return Outcome(
         key=key, case_id=case_id, temperament=temperament, strategy=strategy, doctor=doctor,
         truth=truth, predicted=predicted or None, correct=correct,
-        top3_correct=bool(judge.get("top3_correct", correct)) or correct,
-        turns=float(result.get("turns", 0) or 0),
-        facts_elicited=None if elicited is None else float(elicited),
+        top3_correct=bool(judge and judge.top3_correct) or correct,
+        turns=float(result.turns),
+        facts_elicited=float(result.facts_elicited),
         rubric=rubric,
     )
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dxgraph.bench.metrics import Outcome, compute_metrics, difference, outcome_from_result
+from dxgraph.bench.record import SampleResult
 from dxgraph.errors import InputError
 from dxgraph.store import SampleRow, Store
 
@@ -76,8 +77,7 @@ def format_error_kind(group: dict[str, Any]) -> str:
 
 
 def _synthetic(rows: list[SampleRow]) -> bool | str | None:
-    flags = {json.loads(r.result_json).get("synthetic") for r in rows}
-    flags.discard(None)
+    flags = {SampleResult.from_json(r.result_json).synthetic for r in rows}
     if not flags:
         return None
     return flags.pop() if len(flags) == 1 else "mixed"
@@ -94,9 +94,9 @@ def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) 
     tokens_in = tokens_out = 0
     seconds = 0.0
     for r in done:
-        tok = json.loads(r.result_json).get("tokens") or {}
-        tokens_in += int(tok.get("input", 0))
-        tokens_out += int(tok.get("output", 0))
+        tok = SampleResult.from_json(r.result_json).tokens
+        tokens_in += tok.input
+        tokens_out += tok.output
         seconds += r.seconds
     return {
         "run_id": run.id,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dxgraph.bench.grid import BenchConfig, GridSample, build_grid, shard_of
+from dxgraph.bench.record import SampleResult
 from dxgraph.errors import InputError, ModelError
 from dxgraph.store import SampleRow, Store
 from dxgraph.types import Case, Turn
@@ -61,7 +62,7 @@ class Harness(Protocol):
 
     def temperaments(self) -> list[str]: ...
 
-    async def consult(self, sample: GridSample) -> tuple[dict[str, Any], list[Turn]]: ...
+    async def consult(self, sample: GridSample) -> tuple[SampleResult, list[Turn]]: ...
 
     async def aclose(self) -> None: ...
 
@@ -112,7 +113,7 @@ class SimulatorHarness:
                 raise InputError(f"unknown temperament {t!r}; use 'all' or some of {', '.join(known)}")
         return list(dict.fromkeys(asked))
 
-    async def consult(self, sample: GridSample) -> tuple[dict[str, Any], list[Turn]]:
+    async def consult(self, sample: GridSample) -> tuple[SampleResult, list[Turn]]:
         from dxgraph.bench.dialogue import run_consultation
 
         case = sample.case
@@ -121,29 +122,10 @@ class SimulatorHarness:
             self.agents.patient(self.config.patient), self.agents.judge(self.config.judge),
             max_turns=self.config.max_turns, strategy=sample.strategy,
         )
-        return result_record(case, res), list(res.turns)
+        return SampleResult.from_consultation(case, res), list(res.turns)
 
     async def aclose(self) -> None:
         await self.agents.aclose()
-
-
-def result_record(case: Case, res: Any) -> dict[str, Any]:
-    """The JSON stored for a finished sample (ground truth kept for scoring only)."""
-    turns = list(res.turns)
-    return {
-        "truth": case.diagnosis,
-        "synthetic": case.synthetic,
-        "final": res.final.model_dump(mode="json"),
-        "judge": res.judge.model_dump(mode="json") if res.judge is not None else None,
-        "disclosed": dict(res.disclosed),
-        "facts_elicited": res.facts_elicited,
-        "n_facts": len(case.facts),
-        "turns": res.doctor_turns,
-        "messages": len(turns),
-        "ended_by": res.ended_by,
-        "tokens": {"input": res.input_tokens, "output": res.output_tokens},
-        "seconds": res.seconds,
-    }
 
 
 def _describe(exc: BaseException) -> str:
@@ -204,7 +186,7 @@ async def _run_samples(samples: list[GridSample], harness: Harness, store: Store
             # that lands as the inner call finishes, and a cancelled run would keep going.
             async with asyncio.timeout(config.sample_timeout_s):
                 result, turns = await harness.consult(sample)
-            row.status, row.result_json = "done", json.dumps(result, default=str)
+            row.status, row.result_json = "done", result.model_dump_json()
         except TimeoutError:
             row.status, row.error = "error", f"TimeoutError: sample exceeded {config.sample_timeout_s:g} s"
         except ModelError as exc:

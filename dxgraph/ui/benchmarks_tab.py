@@ -14,7 +14,8 @@ import gradio as gr
 import pandas as pd
 
 from dxgraph.errors import DxGraphError
-from dxgraph.types import FinalDiagnosis, Turn
+from dxgraph.bench.record import SampleResult
+from dxgraph.types import Turn
 from dxgraph.ui import render
 from dxgraph.ui.consult import KIND as CONSULT_KIND
 from dxgraph.ui.services import Services
@@ -57,10 +58,10 @@ def _plot_frame(groups: dict[str, dict], metric: str, by: str) -> pd.DataFrame:
 def _sample_rows(services: Services, run_id: str) -> pd.DataFrame:
     rows = []
     for s in services.store.samples(run_id):
-        result = json.loads(s.result_json or "{}")
-        judge = result.get("judge") or {}
-        answer = (result.get("final") or {}).get("label")
-        correct = "" if not judge else ("yes" if judge.get("correct") else "no")
+        result = SampleResult.from_json(s.result_json) if s.status == "done" and s.result_json else None
+        judge = result.judge if result else None
+        answer = result.final.label if result else None
+        correct = "" if not judge else ("yes" if judge.correct else "no")
         rows.append([s.key, s.case_id, s.temperament, s.strategy, s.doctor, s.status, answer or "–", correct])
     return pd.DataFrame(rows, columns=_SAMPLE_COLUMNS)
 
@@ -112,16 +113,13 @@ def sample_view(services: Services, run_id: str | None, key: str | None):
     row = next((s for s in services.store.samples(run_id) if s.key == key), None)
     card = ""
     if row is not None:
-        result = json.loads(row.result_json or "{}")
         if row.status != "done":
             card = render.message_html(f"This sample failed: {row.error}")
-        elif result.get("final"):
-            card = render.final_card(FinalDiagnosis.model_validate(result["final"]), title="stored conclusion")
-            judge = result.get("judge")
-            if judge:
-                from dxgraph.bench.judge import JudgeResult
-
-                card += render.judge_card(JudgeResult.model_validate(judge), result.get("truth"))
+        elif row.result_json:
+            result = SampleResult.from_json(row.result_json)
+            card = render.final_card(result.final, title="stored conclusion")
+            if result.judge is not None:
+                card += render.judge_card(result.judge, result.truth)
     return [render.turn_message(t) for t in turns], card
 
 

@@ -4,7 +4,6 @@ turns stream in as they happen, then the judge's verdict and rubric appear."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import gradio as gr
@@ -83,7 +82,8 @@ def _persist(services: Services, case, temperament: str, strategy: str, doctor: 
     """Store the simulation as a one-sample dialogue run (same record as the benchmark's), so
     it shows in the Benchmarks tab with its transcript. Returns the run id, or None if the
     store could not be written (the page still shows the result)."""
-    from dxgraph.bench.runner import KIND, result_record
+    from dxgraph.bench.record import SampleResult
+    from dxgraph.bench.runner import KIND
     from dxgraph.store import SampleRow
 
     run_id = new_id("sim")
@@ -95,7 +95,7 @@ def _persist(services: Services, case, temperament: str, strategy: str, doctor: 
         store.save_sample(SampleRow(run_id=run_id, key=f"{case.id}|{temperament}|{strategy}|{doctor}",
                                     case_id=case.id, temperament=temperament, strategy=strategy, doctor=doctor,
                                     seconds=result.seconds,
-                                    result_json=json.dumps(result_record(case, result), default=str)),
+                                    result_json=SampleResult.from_consultation(case, result).model_dump_json()),
                           result.turns)
         store.settle_run_status(run_id, {f"{case.id}|{temperament}|{strategy}|{doctor}"})
     except DxGraphError:

@@ -7,11 +7,12 @@ even-numbered cases, so tests can check what the runner stores, skips and retrie
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from dxgraph.bench.grid import GridSample
 from dxgraph.errors import ModelError
-from dxgraph.types import Case, Fact, Turn
+from dxgraph.bench.judge import JudgeResult
+from dxgraph.bench.record import SampleResult, TokenUsage
+from dxgraph.types import Case, Fact, FinalDiagnosis, Turn
 
 TEMPS = ["neutral", "sanguine", "choleric", "melancholic", "phlegmatic"]
 
@@ -38,7 +39,7 @@ class FakeHarness:
     def temperaments(self) -> list[str]:
         return list(self.temps)
 
-    async def consult(self, sample: GridSample) -> tuple[dict[str, Any], list[Turn]]:
+    async def consult(self, sample: GridSample) -> tuple[SampleResult, list[Turn]]:
         self.calls.append(sample.key)
         mode = self.fail.get(sample.key)
         if mode == "hang":
@@ -50,12 +51,13 @@ class FakeHarness:
             raise KeyError("missing")
         idx = int(sample.case.id[4:])
         answer = sample.case.diagnosis if idx % 2 == 0 else "rosacea"
-        result = {"truth": sample.case.diagnosis, "synthetic": True,
-                  "final": {"label": answer, "confidence": 0.8, "differential": [], "basis": ""},
-                  "judge": {"correct": answer == sample.case.diagnosis, "top3_correct": answer == sample.case.diagnosis,
-                            "predicted_label": answer, "rubric": {"empathy": 1}},
-                  "disclosed": ["f0"], "facts_elicited": 0.25, "n_facts": 4, "turns": 2, "messages": 5,
-                  "tokens": {"input": 10, "output": 5}, "seconds": self.delay}
+        right = answer == sample.case.diagnosis
+        result = SampleResult(
+            truth=sample.case.diagnosis, synthetic=True, final=FinalDiagnosis(label=answer, confidence=0.8),
+            judge=JudgeResult(correct=right, top3_correct=right, predicted_label=answer,
+                              true_label=sample.case.diagnosis, match="table", rubric={"empathy": 1}, judge="fake"),
+            disclosed={"f0": 1}, facts_elicited=0.25, n_facts=4, turns=2, messages=5,
+            tokens=TokenUsage(input=10, output=5), seconds=self.delay)
         turns = [Turn(index=0, role="patient", text="a rash"), Turn(index=1, role="doctor", text="where?"),
                  Turn(index=2, role="patient", text="arm", revealed_facts=["f0"])]
         return result, turns

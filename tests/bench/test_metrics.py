@@ -102,18 +102,51 @@ def test_per_label_and_confusion():
     assert cm["matrix"] == [[1, 1, 0], [0, 1, 1]]
 
 
-def test_outcome_from_result_uses_judge_and_ordinal_rubric():
-    res = {"truth": "acne", "judge": {"correct": True, "top3_correct": True, "predicted_label": "acne vulgaris",
-                                      "rubric": {"empathy": "excellent", "history": True, "note": "free text"}},
-           "turns": 5, "facts_elicited": 0.4}
-    o = outcome_from_result("k", "c1", "neutral", "dialogue", "rules", res)
-    assert o.predicted == "acne" and o.correct
+def test_outcome_from_result_uses_judge_and_rubric_scores():
+    from dxgraph.bench.judge import JudgeResult
+    from dxgraph.bench.record import SampleResult
+    from dxgraph.types import FinalDiagnosis
+
+    def rec(**judge):
+        base = dict(correct=False, top3_correct=False, predicted_label=None, true_label="acne", match="table",
+                    rubric={}, judge="rules")
+        return SampleResult(truth="acne", final=FinalDiagnosis(label="acne vulgaris"), turns=5, facts_elicited=0.4,
+                            judge=JudgeResult(**{**base, **judge}))
+
+    o = outcome_from_result("k", "c1", "neutral", "dialogue", "rules",
+                            rec(correct=True, top3_correct=True, predicted_label="acne vulgaris",
+                                rubric={"empathy": 2.0, "history": 1.0, "note": None}))
+    assert o.predicted == "acne" and o.correct and o.turns == 5.0
     assert o.rubric == {"empathy": 2.0, "history": 1.0}
-    abst = outcome_from_result("k", "c1", "neutral", "dialogue", "rules",
-                               {"truth": "acne", "judge": {"correct": False, "predicted_label": None}})
-    assert abst.predicted is None and not abst.top3_correct
+    abst = outcome_from_result("k", "c1", "neutral", "dialogue", "rules", rec(match="abstained").model_dump_json())
+    assert abst.predicted is None and not abst.top3_correct and not abst.correct
 
 
 def test_empty_metrics_do_not_crash():
     m = compute_metrics([])
     assert m["overall"] == {} and m["n_samples"] == 0
+
+
+def test_stored_records_load_typed_and_a_renamed_field_is_an_error_not_a_wrong_accuracy():
+    import pytest
+    from pydantic import ValidationError
+
+    from dxgraph.bench.metrics import outcome_from_result
+    from dxgraph.bench.record import SampleResult
+
+    # A row exactly as the dict-writing version stored it (field names unchanged) still loads.
+    old_row = ('{"truth": "acne", "synthetic": true, "final": {"label": "acne", "confidence": 0.7, '
+               '"differential": [], "basis": ""}, "judge": {"correct": true, "top3_correct": true, '
+               '"predicted_label": "acne", "true_label": "acne", "match": "table", "rubric": {"empathy": 1.0}, '
+               '"rubric_reasons": {}, "judge": "rules", "label_table_version": "1", "input_tokens": 0, '
+               '"output_tokens": 0}, "disclosed": {"f1": 2}, "facts_elicited": 0.5, "n_facts": 4, "turns": 3, '
+               '"messages": 7, "ended_by": "doctor", "tokens": {"input": 0, "output": 0}, "seconds": 0.1}')
+    rec = SampleResult.from_json(old_row)
+    assert rec.judge.correct and rec.turns == 3 and rec.tokens.input == 0
+    o = outcome_from_result("k", "c", "neutral", "dialogue", "rules", old_row)
+    assert o.correct and o.predicted == "acne" and o.turns == 3.0 and o.facts_elicited == 0.5
+    # The dict reader defaulted a missing 'judge.correct' to False: a renamed key read as "wrong".
+    renamed = old_row.replace('"correct": true', '"is_correct": true')
+    with pytest.raises(ValidationError):
+        outcome_from_result("k", "c", "neutral", "dialogue", "rules", renamed)
+    assert SampleResult.from_json(rec.model_dump_json()) == rec

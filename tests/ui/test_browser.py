@@ -215,7 +215,7 @@ def _seed_benchmark(services, run_id: str, temperaments: list[str]) -> list[str]
     """A small benchmark run made of real rule-agent consultations, stored as the runner stores them."""
     import json
 
-    from dxgraph.bench.runner import result_record
+    from dxgraph.bench.record import SampleResult
     from dxgraph.bench.dialogue import run_consultation
     from dxgraph.store import SampleRow
 
@@ -230,7 +230,7 @@ def _seed_benchmark(services, run_id: str, temperaments: list[str]) -> list[str]
         key = f"{case.id}|{t}|dialogue|rules"
         services.store.save_sample(SampleRow(run_id=run_id, key=key, case_id=case.id, temperament=t,
                                              strategy="dialogue", doctor="rules",
-                                             result_json=json.dumps(result_record(case, res))), res.turns)
+                                             result_json=SampleResult.from_consultation(case, res).model_dump_json()), res.turns)
         keys.append(key)
     services.store.set_run_status(run_id, "done")
     return keys

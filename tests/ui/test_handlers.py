@@ -100,7 +100,7 @@ async def test_simulation_rejects_an_unknown_temperament(services):
 
 
 async def test_benchmark_viewer_reads_runs_but_never_consultations(services):
-    from dxgraph.bench.runner import result_record
+    from dxgraph.bench.record import SampleResult
     from dxgraph.bench.dialogue import run_consultation
 
     case = next(iter(services.cases.values()))
@@ -109,7 +109,7 @@ async def test_benchmark_viewer_reads_runs_but_never_consultations(services):
     store = services.store
     store.create_run("bench-1", kind="dialogue", config={"grid": {"strategies": ["dialogue"]}}, samples_total=1)
     store.save_sample(SampleRow(run_id="bench-1", key="k1", case_id=case.id, temperament="neutral",
-                                strategy="dialogue", doctor="rules", result_json=json.dumps(result_record(case, res))),
+                                strategy="dialogue", doctor="rules", result_json=SampleResult.from_consultation(case, res).model_dump_json()),
                       res.turns)
     store.create_run("consult-secret", kind=KIND, config={}, samples_total=1)
     runs = list_runs(services)
