@@ -104,3 +104,13 @@ def test_a_spec_that_names_no_model_is_refused_with_a_reason():
     for spec in ("rules", "scripted"):
         with pytest.raises(ConfigError, match="no language model"):
             model_for_spec(spec)
+
+
+@pytest.mark.parametrize("kind", ["openai", "local"])
+def test_workflow_drafting_builds_the_planner_with_the_endpoint_settings(tmp_path, monkeypatch, kind):
+    from dxgraph.cli.workflow_authoring import planner_model
+
+    (tmp_path / "dxgraph.yaml").write_text("request_timeout_s: 0.25\nmax_retries: 2\nmax_concurrency: 5\n",
+                                           encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    _check(planner_model(SPECS[kind]), kind, "planner")
