@@ -7,7 +7,13 @@
     ├── InputError               an image, case file or CLI argument is unusable
     ├── ToolError                a tool could not produce its result (recoverable: the
     │                            indicator becomes ``unavailable`` and the run goes on)
-    ├── ModelError               a model endpoint failed after its retries, or is not configured
+    ├── ModelError               a model call failed; ``except ModelError`` catches all three
+    │   ├── ModelNotConfigured   the model cannot be asked as configured (not an http(s) URL,
+    │   │                        images sent to a text-only model): fix the config, not the server
+    │   ├── ModelUnavailable     the endpoint gave no answer: its retries ran out, or it
+    │   │                        refused the request with a status not worth retrying
+    │   └── ModelOutputError     the model answered, but its reply stayed unusable (invalid
+    │                            structured output after the repairs)
     └── StoreError               the result store cannot be opened or written
 
 User-fixable errors say what to do next and quote identifiers with ``!r``. Anything that is
@@ -22,6 +28,9 @@ __all__ = [
     "InputError",
     "ToolError",
     "ModelError",
+    "ModelNotConfigured",
+    "ModelUnavailable",
+    "ModelOutputError",
     "StoreError",
 ]
 
@@ -62,7 +71,19 @@ class ToolError(DxGraphError):
 
 
 class ModelError(DxGraphError):
-    """A model call failed after retries, returned unusable output, or no model is configured."""
+    """A model call failed; the subclass says why. Catch this to handle any of them."""
+
+
+class ModelNotConfigured(ModelError):
+    """The model cannot be asked as configured; retrying the same call cannot help."""
+
+
+class ModelUnavailable(ModelError):
+    """The endpoint gave no usable answer: retries exhausted or a non-retryable HTTP error."""
+
+
+class ModelOutputError(ModelError):
+    """The model answered, but its reply stayed unusable after the allowed repairs."""
 
 
 class StoreError(DxGraphError):

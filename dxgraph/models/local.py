@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dxgraph.errors import ConfigError, ModelError
+from dxgraph.errors import ConfigError, ModelNotConfigured
 from dxgraph.models.base import GenerateConfig, Message, ModelOutput
 from dxgraph.models.structured import (
     RawReply,
@@ -156,7 +156,7 @@ class LocalModel:
         schema_repairs: extra generations allowed to fix an invalid structured reply.
 
     The weights load on the first call (in a worker thread) and are cached per process, so
-    many agents sharing ``local:smollm2`` share one copy. Text only: images raise ModelError.
+    many agents sharing ``local:smollm2`` share one copy. Text only: images raise ModelNotConfigured.
     """
 
     system_name = "transformers"
@@ -209,11 +209,11 @@ class LocalModel:
         """Generate a reply; with ``schema``, the schema goes in the prompt and is validated.
 
         Raises:
-            ModelError: images were passed (this provider is text-only), or the structured
-                reply stayed invalid after ``schema_repairs`` repairs.
+            ModelNotConfigured: images were passed (this provider is text-only).
+            ModelOutputError: the structured reply stayed invalid after ``schema_repairs`` repairs.
         """
         if any(m.images for m in messages):
-            raise ModelError(
+            raise ModelNotConfigured(
                 f"local model {self.name!r} is text-only and cannot read images; "
                 "serve a vision-language model with vLLM and use an 'openai:' spec for the vlm role"
             )

@@ -3,8 +3,9 @@
 One client speaks to ``vllm serve``, llama.cpp's server, Ollama, TGI or a hosted API. What
 makes it fit for a benchmark of thousands of calls:
 
-* retries with exponential backoff and full jitter on 429, 408, 409, 5xx, connect errors
-  and timeouts, honouring ``Retry-After`` (capped);
+* retries by the one policy of ``dxgraph.models.retry`` (shared with the remote tool
+  client): full-jitter exponential backoff on 429, 408, 409, 5xx, connect errors and
+  timeouts, honouring ``Retry-After`` (capped);
 * one concurrency limit per endpoint (``base_url``) shared by every instance in the event
   loop, so the doctor and the patient pointing at the same server do not double its load
   (STYLE.md rule 5);
@@ -17,19 +18,17 @@ makes it fit for a benchmark of thousands of calls:
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import itertools
 import os
-import random
-import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from pydantic import BaseModel
 
-from dxgraph.errors import ModelError
+from dxgraph.errors import ModelNotConfigured, ModelUnavailable
 from dxgraph.models.base import GenerateConfig, ImagePart, Message, ModelOutput
 from dxgraph.models.structured import (
     RawReply,
@@ -38,10 +37,10 @@ from dxgraph.models.structured import (
     shape_instruction,
     with_instruction,
 )
+from dxgraph.models.retry import RETRY_STATUSES, RetriesExhausted, Retry, RetryPolicy
 
 __all__ = ["OpenAICompatModel", "RETRY_STATUSES"]
 
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504}) | frozenset(range(520, 530))
 _NEXT_MODE = {"json_schema": "json_object", "json_object": "prompt"}
 _POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30)
 # httpcore 1.0's pool does O(requests x connections) work on every request it queues or
@@ -49,16 +48,6 @@ _POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, k
 # connections ran 10x slower than the server. Spreading requests over a few clients keeps
 # each pool small; 8 shards restore the full rate at 128 in flight.
 _POOL_SHARDS = 8
-
-
-async def _sleep(seconds: float) -> None:
-    """The backoff sleep; a module function so tests can record delays instead of waiting."""
-    await asyncio.sleep(seconds)
-
-
-def _full_jitter(cap: float) -> float:
-    """AWS "full jitter": uniform in [0, cap], so retrying clients spread out."""
-    return random.uniform(0.0, cap)
 
 
 @dataclass
@@ -80,22 +69,6 @@ def _loop_state() -> _LoopState:
     if state is None:
         state = _LOOPS[loop] = _LoopState()
     return state
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date), if any."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _server_message(response: httpx.Response) -> str:
@@ -155,6 +128,7 @@ class OpenAICompatModel:
         backoff_base_s: the first retry waits up to this long; each retry doubles the cap.
         backoff_max_s: the cap on any single wait, ``Retry-After`` included.
         schema_repairs: extra calls allowed to fix an invalid structured reply.
+        sleep: the backoff wait (default ``asyncio.sleep``); tests pass a recorder.
     """
 
     system_name = "openai"
@@ -172,6 +146,7 @@ class OpenAICompatModel:
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 20.0,
         schema_repairs: int = 2,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         if max_concurrency < 1 or max_retries < 0 or schema_repairs < 0 or timeout_s <= 0:
             raise ValueError("max_concurrency >= 1, max_retries >= 0, schema_repairs >= 0, timeout_s > 0")
@@ -184,6 +159,7 @@ class OpenAICompatModel:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.schema_repairs = schema_repairs
+        self._sleep = sleep
         self._api_key = api_key or os.environ.get("DXGRAPH_API_KEY") or os.environ.get("OPENAI_API_KEY")
         self._injected = http_client
         # How this server takes a schema: "json_schema" (OpenAI, vLLM), then "json_object"
@@ -213,11 +189,9 @@ class OpenAICompatModel:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Wait before retry number ``attempt`` (1-based)."""
-        if retry_after is not None:
-            return min(retry_after, self.backoff_max_s)
-        return _full_jitter(min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
+    def _retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_retries=self.max_retries, base_s=self.backoff_base_s,
+                           max_s=self.backoff_max_s, sleep=self._sleep)
 
     def _payload(self, messages: list[Message], config: GenerateConfig, schema: type[BaseModel] | None) -> dict:
         if schema is not None and self._schema_mode != "json_schema":
@@ -237,37 +211,33 @@ class OpenAICompatModel:
     async def _post(self, payload: dict, timeout: float) -> tuple[dict, int]:
         """POST with retries; return the decoded body and the attempts it took."""
         client, sem = self._client(), self._limiter()
-        last = "no attempt"
-        attempts = self.max_retries + 1
-        for attempt in range(1, attempts + 1):
-            retry_after = None
+
+        async def attempt(number: int) -> tuple[dict, int]:
             try:
                 async with sem:
                     response = await client.post(self.url, json=payload, headers=self._headers(), timeout=timeout)
             except httpx.UnsupportedProtocol as exc:
-                raise ModelError(f"model endpoint {self.url!r} is not an http(s) URL: {exc}") from exc
+                raise ModelNotConfigured(f"model endpoint {self.url!r} is not an http(s) URL: {exc}") from exc
             except httpx.TransportError as exc:
-                last = type(exc).__name__
-            else:
-                status = response.status_code
-                if 200 <= status < 300:
-                    try:
-                        body = response.json()
-                        body["choices"][0]["message"]
-                    except (ValueError, KeyError, IndexError, TypeError):
-                        last = f"HTTP {status} with a malformed body"
-                    else:
-                        return body, attempt
-                elif status in RETRY_STATUSES and not _rejects_format(payload, response):
-                    last = f"HTTP {status}"
-                    retry_after = _retry_after(response)
-                else:
-                    raise _StatusError(status, _server_message(response))
-            if attempt < attempts:
-                await _sleep(self._backoff(attempt, retry_after))
-        raise ModelError(
-            f"model {self.name!r} at {self.url}: no answer after {attempts} attempts; last error: {last}"
-        )
+                raise Retry(type(exc).__name__) from exc
+            status = response.status_code
+            if 200 <= status < 300:
+                try:
+                    body = response.json()
+                    body["choices"][0]["message"]
+                except (ValueError, KeyError, IndexError, TypeError):
+                    raise Retry(f"HTTP {status} with a malformed body") from None
+                return body, number
+            if status in RETRY_STATUSES and not _rejects_format(payload, response):
+                raise Retry.from_response(response)
+            raise _StatusError(status, _server_message(response))
+
+        try:
+            return await self._retry_policy().call(attempt)
+        except RetriesExhausted as exc:
+            raise ModelUnavailable(
+                f"model {self.name!r} at {self.url}: no answer after {exc.attempts} attempts; last error: {exc.reason}"
+            ) from None
 
     async def _complete(self, messages: list[Message], config: GenerateConfig, schema, timeout: float):
         """One completion, stepping down the schema modes if the server rejects one."""
@@ -288,7 +258,7 @@ class OpenAICompatModel:
                     if self._schema_mode == mode:
                         self._schema_mode = _NEXT_MODE[mode]
                     continue
-                raise ModelError(
+                raise ModelUnavailable(
                     f"model {self.name!r} at {self.url}: HTTP {exc.status}: {exc.message}"
                 ) from None
 
@@ -302,8 +272,10 @@ class OpenAICompatModel:
         """Send the conversation; with ``schema``, return the validated object in ``parsed``.
 
         Raises:
-            ModelError: the endpoint failed after its retries, answered a non-retryable
-                error, or the structured reply stayed invalid after ``schema_repairs`` repairs.
+            ModelNotConfigured: ``base_url`` is not an http(s) URL.
+            ModelUnavailable: the endpoint failed after its retries, or answered a
+                non-retryable error.
+            ModelOutputError: the structured reply stayed invalid after ``schema_repairs`` repairs.
         """
         config = config or GenerateConfig()
         timeout = config.timeout_s or self.timeout_s

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dxgraph.errors import ModelError
+from dxgraph.errors import ModelOutputError, ModelUnavailable
 from dxgraph.models.base import GenerateConfig, Message, ModelOutput, Usage
 
 __all__ = ["ScriptedModel"]
@@ -49,7 +49,7 @@ class ScriptedModel:
         if callable(self._replies):
             return self._replies(messages)
         if self._index >= len(self._replies):
-            raise ModelError(
+            raise ModelUnavailable(
                 f"scripted model {self.name!r} ran out of replies after {self._index} calls"
             )
         reply = self._replies[self._index]
@@ -80,7 +80,7 @@ class ScriptedModel:
             try:
                 parsed = schema.model_validate_json(text)
             except ValidationError as exc:
-                raise ModelError(
+                raise ModelOutputError(
                     f"scripted reply does not match {schema.__name__}: {exc.errors()[0]['msg']}"
                 ) from exc
         prompt_words = sum(len(m.text.split()) for m in messages)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
-from dxgraph.errors import ModelError
+from dxgraph.errors import ModelOutputError
 from dxgraph.models.base import Message, ModelOutput, Usage, assistant, user
 
 __all__ = [
@@ -198,7 +198,7 @@ async def generate_with_repairs(
         who: how the model is named in the error (``model 'm' at URL``).
 
     Raises:
-        ModelError: still invalid after the repairs.
+        ModelOutputError: still invalid after the repairs.
     """
     start = time.perf_counter()
     input_tokens = output_tokens = attempts = 0
@@ -226,4 +226,4 @@ async def generate_with_repairs(
             attempts=attempts,
         )
     assert schema is not None and error is not None
-    raise ModelError(f"{who}: no valid {schema.__name__} after {repairs + 1} replies; last problem: {error}")
+    raise ModelOutputError(f"{who}: no valid {schema.__name__} after {repairs + 1} replies; last problem: {error}")

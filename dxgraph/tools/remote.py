@@ -8,20 +8,22 @@ Configured in ``dxgraph.yaml``::
         tools: [segment_sam, segment_monai]     # or "*" for every tool
 
 The local runner keeps the cache, the span and the in-flight de-duplication; only the
-execution moves. Connect errors, timeouts and 5xx are retried with backoff; a 422 is the
-tool's own recoverable failure and becomes a ToolError at once.
+execution moves. Connect errors, timeouts, 429 and 5xx are retried by the same policy as
+model calls (``dxgraph.models.retry``: jittered backoff, ``Retry-After`` obeyed up to a cap);
+a 422 is the tool's own recoverable failure and becomes a ToolError at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 from opentelemetry import propagate
 
 from dxgraph.errors import ToolError
+from dxgraph.models.retry import RETRY_STATUSES, RetriesExhausted, Retry, RetryPolicy
 from dxgraph.tools.codec import decode_value, encode_file, encode_value
 from dxgraph.tools.registry import FilePath, ToolSpec
 
@@ -38,6 +40,9 @@ class RemoteTools:
         timeout_s: per request; GPU models can be slow to load on first use.
         max_retries: retries on connect errors, timeouts and 5xx.
     """
+
+    #: The backoff wait; tests set it on an instance to record delays instead of sleeping.
+    sleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
 
     def __init__(self, url: str, tools: list[str] | str = "*", *, http_client: httpx.AsyncClient | None = None,
                  timeout_s: float = 120.0, max_retries: int = 3, backoff_s: float = 0.5):
@@ -79,27 +84,31 @@ class RemoteTools:
         headers: dict[str, str] = {}
         propagate.inject(headers)
         endpoint = f"{self.url}/v1/tools/{spec.name}/call"
-        last = "no attempt"
-        for attempt in range(1, self.max_retries + 2):
-            try:
-                resp = await self._http().post(endpoint, json={"inputs": inputs, "args": args}, headers=headers,
-                                               timeout=self.timeout_s)
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
-                last = type(exc).__name__
-            else:
-                if resp.status_code == 200:
-                    body = resp.json()
-                    return {k: decode_value(v) for k, v in body["outputs"].items()}
-                if resp.status_code == 422:
-                    raise ToolError(resp.json().get("error", resp.text))
-                if resp.status_code == 404:
-                    raise ToolError(f"remote tool server {self.url} has no tool {spec.name!r}")
-                last = f"HTTP {resp.status_code}"
-                if resp.status_code < 500:
-                    break
-            if attempt <= self.max_retries:
-                await asyncio.sleep(random.uniform(0, self.backoff_s * 2 ** (attempt - 1)))
-        raise ToolError(f"remote tool {spec.name!r} at {endpoint} failed after {attempt} attempts ({last})")
+        body = {"inputs": inputs, "args": args}
+        try:
+            return await RetryPolicy(max_retries=self.max_retries, base_s=self.backoff_s, sleep=self.sleep).call(
+                lambda attempt: self._attempt(spec.name, endpoint, body, headers, attempt))
+        except RetriesExhausted as exc:
+            raise ToolError(f"remote tool {spec.name!r} at {endpoint} failed after {exc.attempts} attempts "
+                            f"({exc.reason})") from None
+
+    async def _attempt(self, name: str, endpoint: str, body: dict, headers: dict[str, str],
+                       attempt: int) -> dict[str, Any]:
+        """One POST: the outputs, ``Retry`` for what may pass, ToolError for what will not."""
+        try:
+            resp = await self._http().post(endpoint, json=body, headers=headers, timeout=self.timeout_s)
+        except httpx.TransportError as exc:
+            raise Retry(type(exc).__name__) from exc
+        if resp.status_code == 200:
+            return {k: decode_value(v) for k, v in resp.json()["outputs"].items()}
+        if resp.status_code == 422:
+            raise ToolError(resp.json().get("error", resp.text))
+        if resp.status_code == 404:
+            raise ToolError(f"remote tool server {self.url} has no tool {name!r}")
+        if resp.status_code in RETRY_STATUSES:
+            raise Retry.from_response(resp)
+        raise ToolError(f"remote tool {name!r} at {endpoint} failed after {attempt} attempts "
+                        f"(HTTP {resp.status_code})")
 
     async def aclose(self) -> None:
         if self._client is not None:

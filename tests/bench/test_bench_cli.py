@@ -52,24 +52,24 @@ def test_every_sample_failing_exits_1_with_the_error_grouped_and_retry_named(dea
     assert res.exit_code == 1, res.output
     out = res.output
     assert "0/2 done, 2 failed" in out
-    line = _kind_line(out, 2, "ModelError")
+    line = _kind_line(out, 2, "ModelUnavailable")
     assert f"{spec.split('@')[1]}/chat/completions" in line and "ConnectError" in line, line
     assert re.search(r"\(first: sample [\w-]+/(neutral|choleric)/dialogue\)$", line), line
     assert "completed 0, failed 2 of 2 samples" in out and "dxgraph bench retry down" in out
     rows = Store(url).samples("down")
     assert [r.status for r in rows] == ["error", "error"]
-    assert all(r.error.startswith("ModelError: ") and r.attempts == 1 for r in rows)
+    assert all(r.error.startswith("ModelUnavailable: ") and r.attempts == 1 for r in rows)
 
     res = runner.invoke(app, ["bench", "report", "down", "--reps", "20", "--db", url])
     assert res.exit_code == 0, res.output
-    assert "0/2 done, 2 failed" in res.output and _kind_line(res.output, 2, "ModelError") == line
+    assert "0/2 done, 2 failed" in res.output and _kind_line(res.output, 2, "ModelUnavailable") == line
     assert "no metrics: all samples failed (2 of 2)" in res.output
     assert "top1_accuracy" not in res.output and "–" not in res.output  # no table of blanks
 
     res = runner.invoke(app, ["bench", "retry", "down", "--db", url, "--no-progress"])
     assert res.exit_code == 1, res.output
     assert "this call ran 2 (2 errors)" in " ".join(res.output.split())
-    assert "2 ModelError: " in res.output and "dxgraph bench retry down" in res.output
+    assert "2 ModelUnavailable: " in res.output and "dxgraph bench retry down" in res.output
     assert [r.attempts for r in Store(url).samples("down")] == [2, 2]  # retried, still recorded
 
 
@@ -81,14 +81,14 @@ def test_mixed_run_reports_both_and_metrics_of_the_completed_only(dead):
                               "--db", url, *RUN])
     assert res.exit_code == 1, res.output
     assert "2/4 done, 2 failed" in res.output and "completed 2, failed 2 of 4 samples" in res.output
-    assert "ConnectError" in _kind_line(res.output, 2, "ModelError")
+    assert "ConnectError" in _kind_line(res.output, 2, "ModelUnavailable")
     store = Store(url)
     assert {r.doctor for r in store.samples("mixed", "done")} == {"rules"}
     assert {r.doctor for r in store.samples("mixed", "error")} == {spec}
 
     res = runner.invoke(app, ["bench", "report", "mixed", "--reps", "20", "--db", url])
     assert res.exit_code == 0, res.output
-    assert "2/4 done, 2 failed" in res.output and "ConnectError" in _kind_line(res.output, 2, "ModelError")
+    assert "2/4 done, 2 failed" in res.output and "ConnectError" in _kind_line(res.output, 2, "ModelUnavailable")
     assert "metrics below cover the 2 completed samples only" in res.output and "top1_accuracy" in res.output
 
 
@@ -100,12 +100,12 @@ def test_a_shard_answers_for_its_own_failures_only(dead):
     first = {i: runner.invoke(app, [*args, f"{i}/2"]) for i in (0, 1)}  # one sample: one shard owns it
     assert sorted(r.exit_code for r in first.values()) == [0, 1], {i: r.output for i, r in first.items()}
     owner = next(i for i, r in first.items() if r.exit_code == 1)
-    assert "1 ModelError: " in first[owner].output
+    assert "1 ModelUnavailable: " in first[owner].output
     assert f"failed 1 of 1 samples (1 in shard {owner}/2; the failures are stored)" in first[owner].output
     other = runner.invoke(app, [*args, f"{1 - owner}/2"])  # nothing of its own failed: exit 0
     assert other.exit_code == 0, other.output
     assert f"shard {1 - owner}/2 completed all its samples; the run's failed samples (1) are in other shards" \
-        in other.output and "ModelError" not in other.output
+        in other.output and "ModelUnavailable" not in other.output
 
 
 # -- bad input refused before a run exists (a real subprocess: one line, exit 2, no traceback) ------

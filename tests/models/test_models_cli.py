@@ -30,17 +30,15 @@ def test_models_check_json_against_the_stub_server(monkeypatch):
     assert data["text"].startswith("stub reply to:")
 
 
-def test_models_check_fails_with_exit_1_when_the_server_is_down(monkeypatch):
+def test_models_check_fails_with_exit_1_when_the_server_is_down(monkeypatch, tmp_path):
+    (tmp_path / "dxgraph.yaml").write_text("max_retries: 0\n")  # one attempt: no backoff to wait out
+    monkeypatch.chdir(tmp_path)
     with StubServer(fail_rate=1.0) as server:
         monkeypatch.setenv("DXGRAPH_VLM_MODEL", f"openai:vlm@{server.base_url}")
-        monkeypatch.setattr("dxgraph.models.openai_compat._sleep", _no_sleep)
         result = runner.invoke(app, ["models", "check", "vlm", "--json"])
+        assert server.requests == 1
     data = json.loads(result.stdout)
     assert result.exit_code == 1 and data["ok"] is False and "HTTP 500" in data["error"]
-
-
-async def _no_sleep(seconds: float) -> None:
-    return None
 
 
 async def test_check_role_unconfigured_and_rules():

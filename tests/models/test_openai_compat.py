@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import random
+from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
 from pydantic import BaseModel
 
-from dxgraph.errors import ModelError
+from dxgraph.errors import ModelError, ModelNotConfigured, ModelOutputError, ModelUnavailable
 from dxgraph.models import ImagePart, system, user
-from dxgraph.models import openai_compat
 from dxgraph.models.openai_compat import OpenAICompatModel
 
 URL = "http://model.test/v1"
@@ -33,22 +34,21 @@ def completion(text: str, *, prompt_tokens: int = 7, completion_tokens: int = 3,
     }
 
 
+class Sleeps(list):
+    """An injected backoff wait that records the delay instead of sleeping."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
 def make(handler, **kwargs) -> OpenAICompatModel:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return OpenAICompatModel("m", kwargs.pop("base_url", URL), http_client=client, **kwargs)
 
 
 @pytest.fixture()
-def sleeps(monkeypatch):
-    """Record backoff waits instead of sleeping; jitter returns its cap so growth is visible."""
-    recorded: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(openai_compat, "_sleep", fake_sleep)
-    monkeypatch.setattr(openai_compat, "_full_jitter", lambda cap: cap)
-    return recorded
+def sleeps():
+    return Sleeps()
 
 
 async def test_backoff_on_429_and_5xx_then_success(sleeps):
@@ -62,23 +62,18 @@ async def test_backoff_on_429_and_5xx_then_success(sleeps):
             return httpx.Response(status, json={"error": {"message": "busy"}})
         return httpx.Response(200, json=completion("fine"))
 
-    out = await make(handler, max_retries=4, backoff_base_s=0.5).generate([user("hi")])
+    out = await make(handler, max_retries=4, backoff_base_s=0.5, sleep=sleeps).generate([user("hi")])
     assert out.text == "fine" and out.attempts == 5 and len(calls) == 5
-    assert sleeps == [0.5, 1.0, 2.0, 4.0]  # exponential caps; jitter is patched to the cap
+    assert len(sleeps) == 4 and all(0 <= d <= cap for d, cap in zip(sleeps, [0.5, 1.0, 2.0, 4.0]))
     assert out.usage.input_tokens == 7 and out.usage.output_tokens == 3
     assert out.finish_reason == "stop" and out.latency_ms > 0
 
 
-async def test_real_jitter_stays_under_the_cap(monkeypatch):
-    recorded: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        recorded.append(seconds)
-
-    monkeypatch.setattr(openai_compat, "_sleep", fake_sleep)
+async def test_real_jitter_stays_under_the_cap(sleeps):
+    recorded = sleeps
     random.seed(3)
-    model = make(lambda r: httpx.Response(500), max_retries=6, backoff_base_s=1.0, backoff_max_s=5.0)
-    with pytest.raises(ModelError):
+    model = make(lambda r: httpx.Response(500), max_retries=6, backoff_base_s=1.0, backoff_max_s=5.0, sleep=sleeps)
+    with pytest.raises(ModelUnavailable):
         await model.generate([user("hi")])
     caps = [1, 2, 4, 5, 5, 5]
     assert len(recorded) == 6 and all(0 <= d <= c for d, c in zip(recorded, caps))
@@ -91,8 +86,29 @@ async def test_retry_after_is_respected_and_capped(sleeps):
         httpx.Response(429, headers={"Retry-After": "120"}),
         httpx.Response(200, json=completion("ok")),
     ])
-    out = await make(lambda r: next(replies), backoff_max_s=20).generate([user("hi")])
+    out = await make(lambda r: next(replies), backoff_max_s=20, sleep=sleeps).generate([user("hi")])
     assert out.text == "ok" and sleeps == [3.0, 20.0]
+
+
+async def test_retry_after_as_an_http_date_is_honoured(sleeps):
+    when = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=8), usegmt=True)
+    replies = iter([httpx.Response(503, headers={"Retry-After": when}), httpx.Response(200, json=completion("ok"))])
+    out = await make(lambda r: next(replies), backoff_max_s=20, sleep=sleeps).generate([user("hi")])
+    assert out.text == "ok" and out.attempts == 2
+    assert len(sleeps) == 1 and 5.0 <= sleeps[0] <= 8.0  # the date, less the time already gone
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
+async def test_client_errors_other_than_429_are_not_retried(status, sleeps):
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(status, headers={"Retry-After": "1"}, json={"error": {"message": "no"}})
+
+    with pytest.raises(ModelUnavailable, match=f"HTTP {status}: no"):
+        await make(handler, sleep=sleeps).generate([user("hi")])
+    assert len(calls) == 1 and sleeps == []
 
 
 async def test_timeouts_and_connect_errors_are_retried(sleeps):
@@ -104,13 +120,14 @@ async def test_timeouts_and_connect_errors_are_retried(sleeps):
             raise err
         return httpx.Response(200, json=completion("late but fine"))
 
-    out = await make(handler).generate([user("hi")])
+    out = await make(handler, sleep=sleeps).generate([user("hi")])
     assert out.text == "late but fine" and out.attempts == 3 and len(sleeps) == 2
 
 
 async def test_error_after_last_retry_names_endpoint_status_and_attempts(sleeps):
-    model = make(lambda r: httpx.Response(503, json={"error": {"message": "overloaded"}}), max_retries=2)
-    with pytest.raises(ModelError) as info:
+    model = make(lambda r: httpx.Response(503, json={"error": {"message": "overloaded"}}), max_retries=2,
+                 sleep=sleeps)
+    with pytest.raises(ModelUnavailable) as info:
         await model.generate([user("hi")])
     message = str(info.value)
     assert f"{URL}/chat/completions" in message and "HTTP 503" in message and "3 attempts" in message
@@ -120,8 +137,15 @@ async def test_error_after_timeouts_names_the_exception(sleeps):
     def handler(request):
         raise httpx.ReadTimeout("slow")
 
-    with pytest.raises(ModelError, match=r"2 attempts.*ReadTimeout"):
-        await make(handler, max_retries=1).generate([user("hi")])
+    with pytest.raises(ModelUnavailable, match=r"2 attempts.*ReadTimeout"):
+        await make(handler, max_retries=1, sleep=sleeps).generate([user("hi")])
+
+
+async def test_a_url_that_is_not_http_is_not_configured_and_not_retried(sleeps):
+    model = OpenAICompatModel("m", "ftp://model.test/v1", http_client=httpx.AsyncClient(), sleep=sleeps)
+    with pytest.raises(ModelNotConfigured, match="not an http"):
+        await model.generate([user("hi")])
+    assert sleeps == []
 
 
 async def test_client_errors_are_not_retried_and_carry_the_server_message(sleeps):
@@ -131,15 +155,15 @@ async def test_client_errors_are_not_retried_and_carry_the_server_message(sleeps
         calls.append(request)
         return httpx.Response(404, json={"error": {"message": "model 'm' does not exist"}})
 
-    with pytest.raises(ModelError, match="HTTP 404: model 'm' does not exist"):
-        await make(handler).generate([user("hi")])
+    with pytest.raises(ModelUnavailable, match="HTTP 404: model 'm' does not exist"):
+        await make(handler, sleep=sleeps).generate([user("hi")])
     assert len(calls) == 1 and sleeps == []
 
 
 async def test_malformed_body_is_retried(sleeps):
     replies = iter([httpx.Response(200, content=b'{"choices": [{"mess'), httpx.Response(200, json=completion("ok"))])
-    out = await make(lambda r: next(replies)).generate([user("hi")])
-    assert out.text == "ok" and out.attempts == 2
+    out = await make(lambda r: next(replies), sleep=sleeps).generate([user("hi")])
+    assert out.text == "ok" and out.attempts == 2 and len(sleeps) == 1
 
 
 async def test_image_payload_shape_and_generation_settings():
@@ -209,9 +233,9 @@ async def test_repairs_are_bounded():
         calls.append(request)
         return httpx.Response(200, json=completion("I think it is glaucoma."))
 
-    with pytest.raises(ModelError, match=r"no valid Finding after 3 replies.*not valid JSON"):
+    with pytest.raises(ModelOutputError, match=r"no valid Finding after 3 replies.*not valid JSON") as info:
         await make(handler, schema_repairs=2).generate([user("diagnose")], schema=Finding)
-    assert len(calls) == 3
+    assert len(calls) == 3 and isinstance(info.value, ModelError)  # ``except ModelError`` still catches it
 
 
 @pytest.mark.parametrize("status", [422, 500])  # llama-cpp-python reports its validation errors as 500
@@ -228,7 +252,7 @@ async def test_falls_back_when_the_server_rejects_json_schema(status, sleeps):
         assert "JSON" in body["messages"][0]["content"]  # the schema now travels in the prompt
         return httpx.Response(200, json=completion('{"answer": "x", "confidence": 1}'))
 
-    model = make(handler)
+    model = make(handler, sleep=sleeps)
     out = await model.generate([user("diagnose")], schema=Finding)
     assert out.parsed.answer == "x" and formats == ["json_schema", "json_object"]
     await model.generate([user("again")], schema=Finding)
@@ -251,7 +275,7 @@ async def test_concurrent_refusals_step_down_once(sleeps):
             return httpx.Response(500, json={"detail": "response_format: Input should be 'text' or 'json_object'"})
         return httpx.Response(200, json=completion('{"answer": "x", "confidence": 1}'))
 
-    model = make(handler)
+    model = make(handler, sleep=sleeps)
     outs = await asyncio.gather(*(model.generate([user(f"q{i}")], schema=Finding) for i in range(8)))
     assert all(o.parsed.answer == "x" for o in outs)
     assert formats.count("json_schema") == 8 and formats.count("json_object") == 8 and None not in formats
@@ -272,7 +296,7 @@ async def test_twenty_percent_failures_still_answer_every_call(sleeps):
         question = json.loads(request.content)["messages"][-1]["content"]
         return httpx.Response(200, json=completion(f"answer to {question}"))
 
-    model = make(handler, max_retries=6)
+    model = make(handler, max_retries=6, sleep=sleeps)
     outs = await asyncio.gather(*(model.generate([user(f"q{i}")]) for i in range(50)))
     assert [o.text for o in outs] == [f"answer to q{i}" for i in range(50)]
     assert failures > 0 and sum(o.attempts for o in outs) == 50 + failures

@@ -93,3 +93,73 @@ async def test_unreachable_server_is_a_tool_error_after_retries():
     with pytest.raises(ToolError, match="failed after 3 attempts"):
         await remote.call(get_tool("toy_fraction"), {"low": Mask(np.ones(2)), "high": Mask(np.zeros(2))})
     await remote.aclose()
+
+
+class Sleeps(list):
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def _mock_remote(replies, calls: list, **kwargs) -> tuple[RemoteTools, Sleeps]:
+    """A RemoteTools whose server answers ``replies`` in order and whose backoff is recorded."""
+    replies = iter(replies)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return next(replies)
+
+    remote = RemoteTools("http://tools.test", "*", http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+                         **kwargs)
+    remote.sleep = Sleeps()
+    return remote, remote.sleep
+
+
+_FRACTION = {"low": Mask(np.ones(2)), "high": Mask(np.zeros(2))}
+_OK = httpx.Response(200, json={"outputs": {"fraction": encode_value(0.25)}})
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_is_honoured_on_429_and_5xx(status):
+    calls: list = []
+    remote, sleeps = _mock_remote([httpx.Response(status, headers={"Retry-After": "7"}), _OK], calls)
+    out = await remote.call(get_tool("toy_fraction"), _FRACTION)
+    assert out == {"fraction": 0.25} and len(calls) == 2 and sleeps == [7.0]
+
+
+async def test_retry_after_is_capped_and_attempts_are_counted():
+    calls: list = []
+    busy = httpx.Response(503, headers={"Retry-After": "3600"})
+    remote, sleeps = _mock_remote([busy, busy, busy], calls, max_retries=2)
+    with pytest.raises(ToolError, match=r"failed after 3 attempts \(HTTP 503\)"):
+        await remote.call(get_tool("toy_fraction"), _FRACTION)
+    assert len(calls) == 3 and sleeps == [20.0, 20.0]  # an hour asked, the policy's cap waited
+
+
+async def test_transport_errors_back_off_exponentially_with_jitter():
+    calls: list = []
+
+    def handler(request):
+        calls.append(request)
+        if len(calls) < 4:
+            raise httpx.ConnectTimeout("slow")
+        return _OK
+
+    remote = RemoteTools("http://tools.test", "*", http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+                         max_retries=3, backoff_s=0.5)
+    remote.sleep = sleeps = Sleeps()
+    assert await remote.call(get_tool("toy_fraction"), _FRACTION) == {"fraction": 0.25}
+    assert len(sleeps) == 3 and all(0 <= d <= cap for d, cap in zip(sleeps, [0.5, 1.0, 2.0]))
+
+
+@pytest.mark.parametrize(("status", "message"), [
+    (400, r"failed after 1 attempts \(HTTP 400\)"),
+    (404, "has no tool 'toy_fraction'"),
+    (422, "segmenter found nothing"),
+])
+async def test_client_errors_other_than_429_are_not_retried(status, message):
+    calls: list = []
+    reply = httpx.Response(status, headers={"Retry-After": "1"}, json={"error": "segmenter found nothing"})
+    remote, sleeps = _mock_remote([reply], calls)
+    with pytest.raises(ToolError, match=message):
+        await remote.call(get_tool("toy_fraction"), _FRACTION)
+    assert len(calls) == 1 and sleeps == []
