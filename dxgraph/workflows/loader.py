@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from dxgraph.errors import ConfigError
 from dxgraph.workflows.rules import RuleError, compile_rule
 from dxgraph.workflows.schema import Decision, Indicator, InputSlot, Reference, Step, Workflow
-from dxgraph.yamlfile import line_for, lines_and_duplicates, safe_load, yaml_error
+from dxgraph.yamlfile import line_for, lines_and_duplicates, load_checked, yaml_error
 
 __all__ = [
     "WorkflowErrors",
@@ -268,10 +268,11 @@ def _semantic_errors(parts: _Parts, lines: dict[tuple, int], file: str) -> list[
 def parse_workflow(text: str, file: str = "<string>") -> Workflow:
     """Parse and fully check workflow text; raise WorkflowErrors listing every problem."""
     try:
-        lines, errors = lines_and_duplicates(text, file)
-        data = safe_load(text)
+        data, lines, errors = load_checked(text, file)
     except yaml.YAMLError as exc:
         raise WorkflowErrors([yaml_error(exc, text, file)]) from None
+    except ConfigError as exc:
+        raise WorkflowErrors([exc]) from None
     if not isinstance(data, dict):
         raise WorkflowErrors([ConfigError("a workflow file must be a mapping with keys id, name, inputs, indicators, decision...", file=file, line=1)])
     wf: Workflow | None = None
