@@ -201,10 +201,9 @@ def yaml_error(exc: yaml.YAMLError, text: str, file: str) -> ConfigError:
     elif "quoted scalar" in context and cm:
         line, msg = cm.line, f"the quote opened at column {cm.column + 1} is never closed"
     elif context.startswith("while parsing a flow ") and cm:
-        before = src[cm.line][: cm.column + 1] if cm.line < len(src) else ""
-        at = max(before.rfind("{"), before.rfind("["))  # the mark may sit just past the opener
-        opener = before[at] if at >= 0 else "["
-        line, msg = cm.line, f"the {opener!r} at column {max(at, 0) + 1} is never closed with {']' if opener == '[' else '}'!r}"
+        line, at = _opener_at_or_before(src, cm.line, cm.column)  # the mark may sit past the opener
+        opener = src[line][at] if at >= 0 else "["
+        msg = f"the {opener!r} at column {max(at, 0) + 1} is never closed with {']' if opener == '[' else '}'!r}"
     elif problem == "could not find expected ':'" and cm:
         line, msg = cm.line, f"{src[cm.line].strip()!r} is not 'key: value': add the ':' or indent it as part of the value above"
     elif problem.startswith("could not determine a constructor for the tag"):
@@ -217,6 +216,16 @@ def yaml_error(exc: yaml.YAMLError, text: str, file: str) -> ConfigError:
     elif context:
         msg = f"{problem} ({context} on line {cm.line + 1})" if cm else f"{problem} ({context})"
     return ConfigError(f"not valid YAML: {msg}", file=file, line=line + 1)
+
+
+def _opener_at_or_before(src: list[str], line: int, column: int) -> tuple[int, int]:
+    """(line, column) of the last '[' or '{' at or before the mark; column -1 if there is none."""
+    for i in range(min(line, len(src) - 1), -1, -1):
+        text = src[i][: column + 1] if i == line else src[i]
+        at = max(text.rfind("{"), text.rfind("["))
+        if at >= 0:
+            return i, at
+    return min(line, max(len(src) - 1, 0)), -1
 
 
 _QUOTE_OPEN = re.compile(r"""^\s*(?:-\s+)?(?:[^'"#:]+:\s+)?(['"])""")
