@@ -1,5 +1,7 @@
 """YAML that attacks the parser: alias bombs, deep nesting, self-reference, stray characters."""
 
+import re
+
 import pytest
 
 from dxgraph.config import load_settings
@@ -63,3 +65,26 @@ def test_settings_file_has_the_same_limits(tmp_path):
     with pytest.raises(ConfigError, match="never closed") as info:
         load_settings(cfg)
     assert info.value.line == 2
+
+
+def _glaucoma() -> str:
+    return (builtin_dir() / "glaucoma.yaml").read_text()
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("inputs:\n  - name: image\n", "inputs:\n  - name: image\n    dims: color\n  - name: image\n", "inputs name 'image' appears twice"),
+    ("references:\n  - id: egs2021\n", "references:\n  - id: egs2021\n    citation: x\n  - id: egs2021\n", "references id 'egs2021' appears twice"),
+])
+def test_repeated_input_names_and_reference_ids_are_refused(old, new, words):
+    with pytest.raises(WorkflowErrors) as info:
+        parse_workflow(_glaucoma().replace(old, new, 1), "w.yaml")
+    assert any(words in str(e) for e in info.value.errors), str(info.value)
+
+
+@pytest.mark.parametrize("weight", [".inf", "-.inf", ".nan", "1e400"])
+def test_non_finite_numbers_are_refused(weight):
+    text = _glaucoma()
+    first = re.search(r"^    weight: .*$", text, re.M)
+    with pytest.raises(WorkflowErrors) as info:
+        parse_workflow(text[: first.start()] + f"    weight: {weight}" + text[first.end():], "w.yaml")
+    assert any("give a finite number" in str(e) for e in info.value.errors), str(info.value)
