@@ -27,8 +27,8 @@ MAX_PIXELS_2D = 100_000_000
 MAX_VOXELS_3D = 512**3
 MAX_FILE_BYTES = 200 * 1024 * 1024
 # Memory one image may take while it is loaded and checked, before any pixel is decoded:
-# the float32 array times how many copies load_image's checks hold at once (measured: a
-# colour photograph peaks at ~3x its float32 array with expect=fundus, grey and volumes ~2x).
+# the float32 array times how many copies load_image and its checks hold at once (measured:
+# ~3x for a colour photograph with expect=fundus and for a NIfTI volume through MONAI).
 _DEFAULT_MEMORY_MB = 1024
 _GREY_MODES = frozenset({"L", "LA", "1", "I", "F", "I;16", "I;16B", "I;16L"})
 _Format = Literal["png", "jpeg", "dicom", "nifti"]
@@ -140,9 +140,12 @@ def memory_budget() -> int:
     return mb * 2**20
 
 
-def estimate_bytes(values: int, colour: bool) -> int:
+_COPIES = 3
+
+
+def estimate_bytes(values: int) -> int:
     """Peak bytes to load ``values`` pixel values (pixels x channels) as float32 and check them."""
-    return values * 4 * (3 if colour else 2)
+    return values * 4 * _COPIES
 
 
 def _size(n: int) -> str:
@@ -354,17 +357,17 @@ def read_checked(p: Path) -> tuple[np.ndarray, tuple[float, ...] | None, dict[st
     budget, reduce = memory_budget(), 1
     if fmt in ("png", "jpeg"):
         height, width, mode = _check_pil_header(p)
-        need = estimate_bytes(height * width * (1 if mode in _GREY_MODES else 3), mode not in _GREY_MODES)
+        need = estimate_bytes(height * width * (1 if mode in _GREY_MODES else 3))
         if need > budget:  # a photograph has no physical spacing to keep: downscale, and say so
             reduce = math.ceil(math.sqrt(need / budget))
     elif fmt == "nifti":
         header = _check_nifti_header(p)
-        need = estimate_bytes(int(np.prod(header.get_data_shape()[:3])), False)
+        need = estimate_bytes(int(np.prod(header.get_data_shape()[:3])))
     else:
         header = _check_dicom_header(p)
         frames = int(header.get("NumberOfFrames", 1) or 1)
         samples = int(header.get("SamplesPerPixel", 1) or 1)
-        need = estimate_bytes(int(header.Rows) * int(header.Columns) * frames * samples, samples > 1)
+        need = estimate_bytes(int(header.Rows) * int(header.Columns) * frames * samples)
     if need > budget and fmt not in ("png", "jpeg"):  # downscaling would change the spacing: refuse
         raise _too_big(p, need, budget)
     array, _ = _read(p, fmt, reduce)
