@@ -205,7 +205,7 @@ def yaml_error(exc: yaml.YAMLError, text: str, file: str) -> ConfigError:
         opener = src[line][at] if at >= 0 else "["
         msg = f"the {opener!r} at column {max(at, 0) + 1} is never closed with {']' if opener == '[' else '}'!r}"
     elif problem == "could not find expected ':'" and cm:
-        line, msg = cm.line, f"{src[cm.line].strip()!r} is not 'key: value': add the ':' or indent it as part of the value above"
+        line, msg = cm.line, f"{_short(src[cm.line].strip())!r} is not 'key: value': add the ':' or indent it as part of the value above"
     elif problem.startswith("could not determine a constructor for the tag"):
         tag = problem.split("'")[1].replace("tag:yaml.org,2002:", "!!")
         msg = f"tag {tag!r} is not allowed: a workflow is plain YAML, without tags"
@@ -216,6 +216,11 @@ def yaml_error(exc: yaml.YAMLError, text: str, file: str) -> ConfigError:
     elif context:
         msg = f"{problem} ({context} on line {cm.line + 1})" if cm else f"{problem} ({context})"
     return ConfigError(f"not valid YAML: {msg}", file=file, line=line + 1)
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """A line of the file quoted in a message, cut so the message stays one readable line."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _opener_at_or_before(src: list[str], line: int, column: int) -> tuple[int, int]:
@@ -259,6 +264,6 @@ def _indent_message(src: list[str], line: int) -> str | None:
     key_col = len(text) - len(text.lstrip(" -"))  # "  - name: x": the key sits after the dash
     if key_col == col or text.rstrip().endswith(":"):
         return None
-    key = here.strip().split(":")[0]
+    key = _short(here.strip().split(":")[0])
     return (f"bad indentation: key {key!r} is at column {col + 1}, but the key above it "
-            f"({text.strip(' -').split(':')[0]!r}, line {above + 1}) is at column {key_col + 1}")
+            f"({_short(text.strip(' -').split(':')[0])!r}, line {above + 1}) is at column {key_col + 1}")
