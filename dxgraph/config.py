@@ -97,15 +97,12 @@ def load_settings(path: str | Path | None = None) -> Settings:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read the settings file: {exc}", file=str(path)) from None
+        from dxgraph.yamlfile import load_checked, yaml_error
+
         try:
-            loaded = yaml.safe_load(text)
+            loaded, _, _ = load_checked(text, str(path))
         except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            raise ConfigError(
-                f"not valid YAML: {getattr(exc, 'problem', exc)}",
-                file=str(path),
-                line=mark.line + 1 if mark else None,
-            ) from None
+            raise yaml_error(exc, text, str(path)) from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError("expected a mapping at the top level", file=str(path), line=1)
         data = loaded or {}

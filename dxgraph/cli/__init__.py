@@ -30,6 +30,11 @@ class _Console(Console):
     test runner's capture, a pager) is judged as it is. An explicit ``COLUMNS`` still wins.
     """
 
+    def __init__(self, *args, **kwargs):
+        # ":100:" in "file.yaml:100: ..." is an emoji code to Rich; no message here wants one.
+        kwargs.setdefault("emoji", False)
+        super().__init__(*args, **kwargs)
+
     @property
     def size(self) -> ConsoleDimensions:
         size = super().size
@@ -117,7 +122,7 @@ def main() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except DxGraphError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except typer.Abort:  # before Exit: in recent typer, Abort is a subclass of Exit
         err_console.print("aborted")
@@ -125,5 +130,5 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except _click_errors() as exc:  # usage errors arrive here in non-standalone mode
-        err_console.print(f"[red]error:[/red] {_usage_line(exc)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error:[/red] {escape(_usage_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(getattr(exc, "exit_code", 2) or 2)

@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from dxgraph.errors import InputError
 
@@ -299,7 +300,7 @@ def _print_report(rep: dict) -> None:
             for m in metrics:
                 v = block.get(m) or {}
                 cells.append("–" if v.get("value") is None else f"{v['value']:.3f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}]")
-            table.add_row(name, *cells)
+            table.add_row(escape(str(name)), *cells)
         console.print(table)
 
 
@@ -355,6 +356,6 @@ def list_cmd(db: DbOpt = None,
     for col in ("run", "status", "done", "failed", "total", "created"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["run_id"], r["status"], str(r["samples_done"]), str(r["samples_failed"]),
+        table.add_row(escape(r["run_id"]), r["status"], str(r["samples_done"]), str(r["samples_failed"]),
                       str(r["samples_total"]), r["created_at"] or "")
     console.print(table)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from dxgraph.cli import console, err_console
@@ -65,7 +66,7 @@ def _table(rows: list[dict], title: str, width: int) -> Table:
         widest = max((len(cell(r, key)) for r in rows), default=0)
         table.add_column(header, overflow="fold", no_wrap=whole, min_width=widest if whole else None)
     for r in rows:
-        table.add_row(*(cell(r, key) for key, _ in columns))
+        table.add_row(*(escape(cell(r, key)) for key, _ in columns))
     return table
 
 
@@ -84,7 +85,8 @@ def show(
         return
     who = ", ".join(x for x in (f"{case.age} y" if case.age else "", case.sex or "") if x)
     tag = "synthetic" if case.synthetic else "not synthetic"
-    console.print(f"[bold]{case.id}[/bold]  ({who}; split {case.split}; {tag}; source {case.source})", highlight=False)
+    console.print(f"[bold]{escape(case.id)}[/bold]  ({escape(who)}; split {escape(case.split)}; {tag}; "
+                  f"source {escape(str(case.source))})", highlight=False)
     console.print("[bold]What the patient knows[/bold]", highlight=False)
     console.print(f"  chief complaint: {case.chief_complaint}", highlight=False, markup=False)
     for fact in case.facts:
@@ -101,7 +103,7 @@ def show(
         console.print(f"  workflow: {case.workflow}", highlight=False, markup=False)
     leaks = leaked_labels(case)
     if leaks:
-        console.print(f"[yellow]warning:[/yellow] the patient-facing text names the label ({leaks[0]!r})")
+        console.print(f"[yellow]warning:[/yellow] the patient-facing text names the label ({escape(repr(leaks[0]))})")
 
 
 @app.command()

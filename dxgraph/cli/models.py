@@ -8,6 +8,7 @@ import os
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 __all__ = ["app"]
@@ -38,12 +39,12 @@ def check(
         table.add_column(style="bold")
         table.add_column()
         status = "[green]ok[/green]" if result["ok"] else "[red]failed[/red]"
-        table.add_row("role", role)
-        table.add_row("spec", str(result["spec"]))
+        table.add_row("role", escape(role))
+        table.add_row("spec", escape(str(result["spec"])))
         table.add_row("status", status)
         for key in ("latency_ms", "output_tokens", "text", "error"):
             if key in result:
-                table.add_row(key, str(result[key]))
+                table.add_row(key, escape(str(result[key])))
         console.print(table)
     if not result["ok"]:
         raise typer.Exit(1)
@@ -74,8 +75,8 @@ def list_models(
         return
     table = Table("role", "spec", "source")
     for row in rows:
-        spec = row["spec"] or "[dim]not configured (feature unavailable)[/dim]"
-        table.add_row(row["role"], spec, row["source"])
+        spec = escape(row["spec"]) if row["spec"] else "[dim]not configured (feature unavailable)[/dim]"
+        table.add_row(escape(row["role"]), spec, escape(row["source"] or ""))
     console.print(table)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from dxgraph.cli import console
@@ -96,15 +97,15 @@ def calibrate(
     if as_json:
         print(json.dumps(report | {"out": str(out.resolve()), "created_folder": created}, indent=2))
         return
-    table = Table("indicator", "coefficient", "weight", "unavailable", title=f"{wf.id} v{wf.version} -> v{new_wf.version}")
+    table = Table("indicator", "coefficient", "weight", "unavailable", title=escape(f"{wf.id} v{wf.version} -> v{new_wf.version}"))
     for ind in new_wf.indicators:
-        table.add_row(ind.id, f"{report['coefficients'][ind.id]:+.3f}", f"{report['weights'][ind.id]:.3f}",
+        table.add_row(escape(ind.id), f"{report['coefficients'][ind.id]:+.3f}", f"{report['weights'][ind.id]:.3f}",
                       str(report["unavailable"][ind.id]))
     console.print(table)
     console.print(f"decision: weighted, threshold {report['threshold']:.3f} (intercept {report['intercept']:+.3f})",
                   highlight=False)
     for ind_id in report["not_fitted"]:
-        console.print(f"[yellow]warning:[/yellow] {ind_id!r} was unavailable on every row, so its weight "
+        console.print(f"[yellow]warning:[/yellow] {escape(repr(ind_id))} was unavailable on every row, so its weight "
                       f"({report['weights'][ind_id]:g}) is not fitted; configure its tool (e.g. the VLM) and "
                       "calibrate again, or set the weight by hand", highlight=False)
     b, a = report["before"], report["after"]

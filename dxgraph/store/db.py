@@ -2,7 +2,8 @@
 
 SQLite by default (a file under ``DXGRAPH_HOME``, WAL mode so readers never block the
 writer), any SQLAlchemy URL through ``DXGRAPH_DATABASE_URL`` (Postgres for many processes).
-Tables are created on first use. Every write is one transaction (``with Session.begin()``):
+Tables are created on first use, under a lock (SQLite's write lock, a Postgres advisory
+lock), so processes starting together on a new store do not race. Every write is one transaction (``with Session.begin()``):
 a crash leaves either the whole sample or none of it.
 """
 
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, select as sa_select
+from sqlalchemy import event, select as sa_select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine, delete, select
@@ -29,13 +31,45 @@ _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
 
+_START_TRIES = 60
+_PG_LOCK_KEY = 0x6478_6772  # "dxgr": the advisory lock that serialises table creation
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")  # first: the pragmas below may wait for another process
+    for attempt in range(_START_TRIES):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")  # switching a new file to WAL can answer "locked"
+            break
+        except Exception as exc:  # noqa: BLE001 - sqlite3.OperationalError from the DB-API
+            if "locked" not in str(exc) or attempt == _START_TRIES - 1:
+                raise
+            time.sleep(0.05 * (1 + attempt % 5))
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _create_tables(engine: Engine) -> None:
+    """``create_all`` with one process at a time: two checking "does table runs exist?" at
+    once would both say no and the second CREATE fail. SQLite takes its write lock with
+    ``BEGIN IMMEDIATE`` (waiting up to busy_timeout), Postgres a transaction advisory lock."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                SQLModel.metadata.create_all(conn)
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+    elif engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+            SQLModel.metadata.create_all(conn)
+    else:
+        SQLModel.metadata.create_all(engine)
 
 
 def get_engine(url: str) -> Engine:
@@ -53,7 +87,7 @@ def get_engine(url: str) -> Engine:
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-            SQLModel.metadata.create_all(engine)
+            _create_tables(engine)
         except (SQLAlchemyError, OSError, ModuleNotFoundError) as exc:
             raise StoreError(f"cannot open the store at {_redact(url)!r}: {exc}".splitlines()[0]) from None
         _engines[url] = engine

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
+import os
 import threading
 import warnings
 from functools import lru_cache
@@ -19,11 +21,16 @@ import numpy as np
 
 from dxgraph.errors import InputError
 
-__all__ = ["MAX_PIXELS_2D", "MAX_VOXELS_3D", "MAX_FILE_BYTES", "read_checked"]
+__all__ = ["MAX_PIXELS_2D", "MAX_VOXELS_3D", "MAX_FILE_BYTES", "read_checked", "memory_budget", "estimate_bytes"]
 
 MAX_PIXELS_2D = 100_000_000
 MAX_VOXELS_3D = 512**3
 MAX_FILE_BYTES = 200 * 1024 * 1024
+# Memory one image may take while it is loaded and checked, before any pixel is decoded:
+# the float32 array times how many copies load_image and its checks hold at once (measured:
+# ~3x for a colour photograph with expect=fundus and for a NIfTI volume through MONAI).
+_DEFAULT_MEMORY_MB = 1024
+_GREY_MODES = frozenset({"L", "LA", "1", "I", "F", "I;16", "I;16B", "I;16L"})
 _Format = Literal["png", "jpeg", "dicom", "nifti"]
 _SUFFIXES = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".dcm": "dicom", ".dicom": "dicom",
              ".nii": "nifti", ".gz": "nifti"}
@@ -121,6 +128,35 @@ def _check_dicom_header(path: Path) -> Any:
     return ds
 
 
+def memory_budget() -> int:
+    """Bytes one image may take while loading: ``DXGRAPH_IMAGE_MEMORY_MB`` (default 1024)."""
+    raw = os.environ.get("DXGRAPH_IMAGE_MEMORY_MB", "").strip()
+    try:
+        mb = int(raw) if raw else _DEFAULT_MEMORY_MB
+    except ValueError:
+        raise InputError(f"DXGRAPH_IMAGE_MEMORY_MB={raw!r} is not a whole number of megabytes") from None
+    if mb < 16:
+        raise InputError(f"DXGRAPH_IMAGE_MEMORY_MB={mb} is below 16 MB; no medical image fits")
+    return mb * 2**20
+
+
+_COPIES = 3
+
+
+def estimate_bytes(values: int) -> int:
+    """Peak bytes to load ``values`` pixel values (pixels x channels) as float32 and check them."""
+    return values * 4 * _COPIES
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
+
+
+def _too_big(path: Path, need: int, budget: int) -> InputError:
+    return _bad(path, f"would take about {_size(need)} of memory to load, over the {_size(budget)} "
+                      "budget (DXGRAPH_IMAGE_MEMORY_MB); crop or resample it")
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
@@ -163,22 +199,35 @@ def _pil_convert(im: Any) -> Any:
     return im.convert("RGB")  # palette, RGBA, CMYK, YCbCr: as displayed, alpha dropped
 
 
-def _read_pil(path: Path) -> np.ndarray:
+def _read_pil(path: Path, reduce: int = 1) -> np.ndarray:
     from PIL import Image as PILImage
 
     with PILImage.open(path) as im:
+        if reduce > 1 and im.format == "JPEG":
+            im.draft(im.mode, (im.width // reduce, im.height // reduce))  # decode at 1/2, 1/4, 1/8 scale
         im.load()
-        return np.asarray(_pil_convert(im), dtype=np.float32)
+        im = _pil_convert(im)
+        if reduce > 1:
+            factor = max(1, round(reduce * im.width / _pil_full_width(path)))
+            im = im.reduce(factor) if factor > 1 else im
+        return np.asarray(im, dtype=np.float32)
 
 
-def _read(path: Path, fmt: _Format) -> tuple[np.ndarray, dict[str, Any]]:
+def _pil_full_width(path: Path) -> int:
+    from PIL import Image as PILImage
+
+    with PILImage.open(path) as im:
+        return im.width
+
+
+def _read(path: Path, fmt: _Format, reduce: int = 1) -> tuple[np.ndarray, dict[str, Any]]:
     # PNG/JPEG are read with PIL directly: the pixels are exactly what MONAI's PILReader
     # returns (tested), but `import monai` costs 4-12 s of start-up (it imports all its
     # submodules, transformers included), which would dominate every fundus or chest run.
     # DICOM and NIfTI, where MONAI's readers earn their keep (spacing, orientation), use it.
     try:
         if fmt in ("png", "jpeg"):
-            return _read_pil(path), {}
+            return _read_pil(path, reduce), {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             data, meta = _loader(fmt)(str(path))
@@ -305,13 +354,26 @@ def read_checked(p: Path) -> tuple[np.ndarray, tuple[float, ...] | None, dict[st
         if _sniff(Path("x.nii"), inner) != "nifti":
             raise _bad(p, "is gzip-compressed but not a NIfTI image; give a .nii or .nii.gz volume")
     header: Any = None
+    budget, reduce = memory_budget(), 1
     if fmt in ("png", "jpeg"):
-        _check_pil_header(p)
+        height, width, mode = _check_pil_header(p)
+        need = estimate_bytes(height * width * (1 if mode in _GREY_MODES else 3))
+        if need > budget:  # a photograph has no physical spacing to keep: downscale, and say so
+            reduce = math.ceil(math.sqrt(need / budget))
     elif fmt == "nifti":
         header = _check_nifti_header(p)
+        need = estimate_bytes(int(np.prod(header.get_data_shape()[:3])))
     else:
         header = _check_dicom_header(p)
-    array, _ = _read(p, fmt)
+        frames = int(header.get("NumberOfFrames", 1) or 1)
+        samples = int(header.get("SamplesPerPixel", 1) or 1)
+        need = estimate_bytes(int(header.Rows) * int(header.Columns) * frames * samples)
+    if need > budget and fmt not in ("png", "jpeg"):  # downscaling would change the spacing: refuse
+        raise _too_big(p, need, budget)
+    array, _ = _read(p, fmt, reduce)
     array, spacing, meta = _orient(p, fmt, array, header)
+    if reduce > 1:
+        meta["downscaled"] = (f"decoded at 1/{reduce} scale ({array.shape[1]}x{array.shape[0]} px): the full "
+                              f"image would need ~{_size(need)}, over the {_size(budget)} budget")
     colour = fmt in ("png", "jpeg") or (fmt == "dicom" and int(header.get("SamplesPerPixel", 1) or 1) == 3)
     return array, spacing, meta, colour

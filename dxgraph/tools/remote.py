@@ -6,6 +6,7 @@ Configured in ``dxgraph.yaml``::
       remote:
         url: http://gpu-host:8100
         tools: [segment_sam, segment_monai]     # or "*" for every tool
+        token: ...        # or DXGRAPH_TOOLS_TOKEN; the server's bearer token
 
 The local runner keeps the cache, the span and the in-flight de-duplication; only the
 execution moves. Connect errors, timeouts, 429 and 5xx are retried by the same policy as
@@ -16,6 +17,7 @@ a 422 is the tool's own recoverable failure and becomes a ToolError at once.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,13 +41,16 @@ class RemoteTools:
         http_client: an injected client (tests pass a MockTransport or a real one).
         timeout_s: per request; GPU models can be slow to load on first use.
         max_retries: retries on connect errors, timeouts and 5xx.
+        token: the server's bearer token (``dxgraph serve tools`` prints or reads it).
     """
 
     #: The backoff wait; tests set it on an instance to record delays instead of sleeping.
     sleep: Callable[[float], Awaitable[None]] = staticmethod(asyncio.sleep)
 
     def __init__(self, url: str, tools: list[str] | str = "*", *, http_client: httpx.AsyncClient | None = None,
-                 timeout_s: float = 120.0, max_retries: int = 3, backoff_s: float = 0.5):
+                 timeout_s: float = 120.0, max_retries: int = 3, backoff_s: float = 0.5,
+                 token: str | None = None):
+        self.token = token
         self.url = url.rstrip("/")
         self.tools = "*" if tools == "*" else set(tools)
         self._client = http_client
@@ -59,7 +64,8 @@ class RemoteTools:
         if not conf:
             return None
         return cls(conf["url"], conf.get("tools", "*"), timeout_s=float(conf.get("timeout_s", 120)),
-                   max_retries=int(conf.get("max_retries", 3)))
+                   max_retries=int(conf.get("max_retries", 3)),
+                   token=conf.get("token") or os.environ.get("DXGRAPH_TOOLS_TOKEN") or None)
 
     def handles(self, name: str) -> bool:
         return self.tools == "*" or name in self.tools
@@ -81,7 +87,7 @@ class RemoteTools:
                 inputs[name] = encode_value(value)
             else:
                 args[name] = value
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         propagate.inject(headers)
         endpoint = f"{self.url}/v1/tools/{spec.name}/call"
         body = {"inputs": inputs, "args": args}

@@ -13,6 +13,7 @@ in the file's terms ("bad indentation: ...") rather than PyYAML's parser states.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple, get_args
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from dxgraph.errors import ConfigError
 from dxgraph.workflows.rules import RuleError, compile_rule
 from dxgraph.workflows.schema import Decision, Indicator, InputSlot, Reference, Step, Workflow
-from dxgraph.yamlfile import line_for, lines_and_duplicates, safe_load, yaml_error
+from dxgraph.yamlfile import line_for, lines_and_duplicates, load_checked, yaml_error
 
 __all__ = [
     "WorkflowErrors",
@@ -265,13 +266,53 @@ def _semantic_errors(parts: _Parts, lines: dict[tuple, int], file: str) -> list[
     return errors
 
 
+def _repeat_and_number_errors(data: dict[str, Any], wf: Workflow | None, lines: dict[tuple, int],
+                              file: str) -> list[ConfigError]:
+    """Two inputs with one name, two references with one id (a step or a citation would bind
+    to either), and numbers that are not finite (``.inf``, ``1e400``: a weight of infinity
+    turns every score into NaN; pydantic reads the string ``1e400`` as one)."""
+    errors: list[ConfigError] = []
+    for key, field in (("inputs", "name"), ("references", "id")):
+        seen: dict[Any, int] = {}
+        items = data.get(key)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            value = item.get(field) if isinstance(item, dict) else None
+            if value is None or not isinstance(value, (str, int, float, bool)):
+                continue
+            line = line_for(lines, (key, i, field))
+            if value in seen:
+                errors.append(ConfigError(f"{key} {field} {value!r} appears twice (first on line {seen[value]})",
+                                          file=file, line=line))
+            seen.setdefault(value, line)
+
+    reported: set[tuple] = set()
+
+    def walk(node: Any, path: tuple) -> None:
+        if isinstance(node, float) and not math.isfinite(node) and path not in reported:
+            reported.add(path)
+            errors.append(ConfigError(f"{'.'.join(map(str, path))} is {node!r}: give a finite number",
+                                      file=file, line=line_for(lines, path)))
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, path + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, path + (i,))
+
+    walk(data, ())
+    if wf is not None:
+        walk(wf.model_dump(), ())
+    return errors
+
+
 def parse_workflow(text: str, file: str = "<string>") -> Workflow:
     """Parse and fully check workflow text; raise WorkflowErrors listing every problem."""
     try:
-        lines, errors = lines_and_duplicates(text, file)
-        data = safe_load(text)
+        data, lines, errors = load_checked(text, file)
     except yaml.YAMLError as exc:
         raise WorkflowErrors([yaml_error(exc, text, file)]) from None
+    except ConfigError as exc:
+        raise WorkflowErrors([exc]) from None
     if not isinstance(data, dict):
         raise WorkflowErrors([ConfigError("a workflow file must be a mapping with keys id, name, inputs, indicators, decision...", file=file, line=1)])
     wf: Workflow | None = None
@@ -281,7 +322,7 @@ def parse_workflow(text: str, file: str = "<string>") -> Workflow:
     except ValidationError as exc:
         errors += [ConfigError(_pydantic_message(e), file=file, line=line_for(lines, e["loc"])) for e in exc.errors()]
         parts = _valid_parts(data)
-    errors += _semantic_errors(parts, lines, file)
+    errors += _semantic_errors(parts, lines, file) + _repeat_and_number_errors(data, wf, lines, file)
     if errors or wf is None:
         raise WorkflowErrors(sorted(errors, key=lambda e: e.line or 0))
     return wf

@@ -1,5 +1,9 @@
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -100,3 +104,34 @@ def test_settle_sets_complete_only_when_every_key_is_done(store):
     store.save_sample(SampleRow(run_id="r5", key="b"))
     assert store.settle_run_status("r5", {"a", "b"})[0] == "complete"
     assert store.get_run("r5").status == "complete"
+
+
+_START = """
+import os, sys, time
+from dxgraph.store.db import Store
+go = sys.argv[2]
+while not os.path.exists(go):
+    time.sleep(0.001)
+store = Store(sys.argv[1])
+store.create_run("r", kind="bench", config={}, samples_total=1)
+print(len(store.list_runs()))
+"""
+
+
+@pytest.mark.slow
+def test_four_processes_starting_on_a_new_sqlite_store_all_succeed(tmp_path):
+    """Each process imports first and then waits for one signal, so all four open the new
+    file within a millisecond; with a plain create_all, most trials had one fail."""
+    from tests.subprocess_cli import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for trial in range(3):
+        url = f"sqlite:///{tmp_path / f'new{trial}.db'}"
+        go = tmp_path / f"go{trial}"
+        procs = [subprocess.Popen([sys.executable, "-c", _START, url, str(go)], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env) for _ in range(4)]
+        time.sleep(3)  # every process has imported and is waiting
+        go.touch()
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0 and out.strip() == "1", err[-300:]

@@ -53,3 +53,34 @@ def test_missing_name_and_type_clash_are_value_errors():
         rule.evaluate({})
     with pytest.raises(ValueError, match="could not be evaluated"):
         rule.evaluate({"vcdr": "big"})
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("(((9**8)**8)**8)**8 > 1", "larger than"),
+    ("'%.999999999f' % 1.0 == 'a'", "'%' works on numbers only"),
+    ("'a' * 10**8 * 10 == 'b'", "'*' works on numbers only"),
+    ("x * [1, 2] == y", "'*' works on numbers only"),
+    ("x > 1e400", "not finite"),
+    ("x > 10**8 * 10**8", "larger than"),
+    ("x > 10000000000000000", "larger than"),
+    ("x > 1 / 0", "division by zero"),
+])
+def test_rules_over_a_budget_are_refused_at_compile_time(text, fragment):
+    with pytest.raises(RuleError, match=fragment):
+        compile_rule(text)
+
+
+@pytest.mark.parametrize("text, env, fragment", [
+    ("(((x**8)**8)**8)**8 > 1", {"x": 9}, "larger than"),
+    ("s % 1.0 == 'a'", {"s": "%.999999999f"}, "'%' works on numbers only"),
+    ("s * n * 10 == 'b'", {"s": "a", "n": 10**8}, "'*' works on numbers only"),
+    ("s + s == t", {"s": "a" * 6000, "t": ""}, "longer than"),
+    ("x > 1", {"x": float("inf")}, "not finite"),
+])
+def test_rules_over_a_budget_at_run_time_are_value_errors(text, env, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        compile_rule(text).evaluate(env)
+
+
+def test_numeric_modulo_and_products_still_work():
+    assert compile_rule("x % 2 == 1 and x * 3 == 21 and 2 ** 8 == 256").evaluate({"x": 7}) is True
