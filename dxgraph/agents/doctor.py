@@ -192,8 +192,7 @@ def _summarise_workflow(dx) -> str:
     for ind in dx.indicators:
         if ind.status == "ok":
             unit = f" {ind.unit}" if ind.unit else ""
-            passed = "" if ind.passed is None else (" (meets criterion)" if ind.passed else " (does not)")
-            parts.append(f"{ind.id} = {ind.value}{unit}{passed}")
+            parts.append(f"{ind.id} = {ind.value}{unit} ({ind.finding}; abnormal if {ind.rule})")
         else:
             parts.append(f"{ind.id}: unavailable ({ind.error})")
     return "; ".join(parts)

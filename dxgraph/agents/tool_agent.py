@@ -42,7 +42,8 @@ async def run_indicator(item: PlanItem, images: dict[str, str], runner: ToolRunn
     scope: dict[str, Ref] = _input_refs(images)
     calls: list[ToolCallRecord] = []
     base = dict(id=item.indicator, description=item.description, kind=item.kind, unit=item.unit,
-                rule=item.rule, weight=item.weight)
+                rule=item.rule, weight=item.weight, abnormal=item.abnormal, group=item.group,
+                uncertain=item.uncertain)
     try:
         for step in item.steps:
             spec = get_tool(step.tool)

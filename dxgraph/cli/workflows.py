@@ -253,10 +253,12 @@ def _narrator():
 
 
 def _print_diagnosis(dx) -> None:
-    table = Table("indicator", "value", "unit", "rule", "result", "time", title=escape(f"{dx.workflow} v{dx.workflow_version}"))
+    table = Table("indicator", "value", "unit", "abnormal if", "finding", "time", title=escape(f"{dx.workflow} v{dx.workflow_version}"))
     for r in dx.indicators:
         value = "-" if r.value is None else (f"{r.value:.3f}" if isinstance(r.value, float) else str(r.value))
-        result = "[yellow]unavailable[/yellow]" if r.status != "ok" else ("[red]pass[/red]" if r.passed else "[green]fail[/green]")
+        # abnormal = warning colour: a sign present is red, absent green, anything else yellow
+        result = {"sign present": "[red]sign present[/red]", "sign absent": "[green]sign absent[/green]"}.get(
+            r.finding, f"[yellow]{r.finding}[/yellow]")
         cached = all(c.cached for c in r.calls) and r.calls
         table.add_row(escape(r.id), escape(value), escape(r.unit or ""), escape(r.rule or ""), result,
                       f"{r.seconds:.2f} s" + (" (cached)" if cached else ""))

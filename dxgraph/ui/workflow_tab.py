@@ -116,8 +116,8 @@ def progress_line(result) -> str:
     """One finished indicator as a line of running evidence."""
     if result.status != "ok":
         return f"{result.id}: unavailable ({result.error})"
-    verdict = "meets" if result.passed else "does not meet"
-    return f"{result.id} = {render.fmt_value(result.value, result.unit)} ({verdict} {result.rule}) · {result.seconds:.2f} s"
+    return (f"{result.id} = {render.fmt_value(result.value, result.unit)} ({result.finding}; abnormal if {result.rule})"
+            f" · {result.seconds:.2f} s")
 
 
 def build_workflow_tab(services: Services) -> None:
