@@ -109,13 +109,16 @@ def _primary(wf: Workflow) -> tuple[str, float] | None:
 
 
 async def evaluate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None, concurrency: int = 2,
-                            limit: int | None = None) -> dict[str, Any]:
-    """Run ``wf`` on every row of ``data_dir/labels.csv`` (the first ``limit`` rows) and score it."""
+                            limit: int | None = None, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run ``wf`` on every row of ``data_dir/labels.csv`` (the first ``limit`` rows) and score it.
+
+    ``rows`` (from ``dxgraph.bench.datasets``) replaces ``labels.csv`` for a public data set's
+    layout; ``data_dir`` then only names the data in the report."""
     from dxgraph.agents.diagnose import run_workflow
 
     if limit is not None and limit < 1:
         raise InputError(f"limit must be at least 1, got {limit!r}")
-    rows = read_labels(data_dir, wf)[:limit]
+    rows = (read_labels(data_dir, wf) if rows is None else rows)[:limit]
     if not rows:
         raise InputError(f"no rows to evaluate in {Path(data_dir) / 'labels.csv'}: it has a header but no cases")
     sem = asyncio.Semaphore(max(1, concurrency))

@@ -279,7 +279,9 @@ def _print_diagnosis(dx) -> None:
 
 def evaluate(
     workflow: Annotated[str, typer.Option("--workflow", "-w", help="built-in id or YAML path")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="folder with labels.csv")],
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="folder with labels.csv")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="FORMAT:PATH, a public data set in its own "
+                                                   "layout ('dxgraph datasets list')")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="evaluate only the first N rows")] = None,
     samples: Annotated[bool, typer.Option("--samples", help="include per-sample results in the JSON")] = False,
@@ -288,8 +290,17 @@ def evaluate(
     from dxgraph.bench.evaluate import evaluate_workflow
     from dxgraph.workflows.loader import find_workflow
 
+    if (data is None) == (dataset is None):
+        raise typer.BadParameter("give either --data FOLDER (with labels.csv) or --dataset FORMAT:PATH",
+                                 param_hint="--data / --dataset")
     wf, _ = find_workflow(workflow)
-    report = asyncio.run(evaluate_workflow(wf, data, limit=limit))
+    rows = None
+    if dataset is not None:
+        from dxgraph.bench.datasets import load_dataset
+
+        rows = load_dataset(dataset, wf.id, [s.name for s in wf.inputs])
+        data = Path(dataset)
+    report = asyncio.run(evaluate_workflow(wf, data, limit=limit, rows=rows))
     if not samples:
         report.pop("samples")
     if as_json:
