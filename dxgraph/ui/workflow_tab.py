@@ -144,7 +144,10 @@ def build_workflow_tab(services: Services) -> None:
             card = gr.HTML(render.placeholder_html(
                 "The diagnosis card appears here: the outcome, each indicator's value, unit, rule and "
                 "verdict, the tools that measured it and how long they took."), elem_id="wf-card")
-            gallery = gr.Gallery(label="Segmentation overlays", height=300, columns=3, object_fit="contain", fit_columns=False, preview=False,
+            # each overlay is already a zoomed crop with the measurement drawn: shown large,
+            # click for full size (a 3-column 300 px strip made a disc ~15 px across)
+            gallery = gr.Gallery(label="Measurement overlays (click for full size)", height=640, columns=1,
+                                 object_fit="contain", fit_columns=False, preview=False, allow_preview=True,
                                  visible=False, elem_id="wf-overlays")
 
     def on_choice(wf_id):
