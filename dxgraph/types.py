@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 __all__ = [
     "ImageRef",
@@ -104,6 +104,30 @@ class IndicatorResult(_Frozen):
     seconds: float = 0.0
     rationale: str | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
+    abnormal: str | None = None  # the sign the rule detects, in words ("cup enlarged: vCDR 0.6 or more")
+    group: str | None = None  # indicators of one group (one segmentation) share one weight
+    uncertain: Literal["half", "exclude", "absent"] = "exclude"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_derived(cls, data: Any) -> Any:
+        # ``finding`` is written to JSON for readers but always recomputed on the way back in
+        if isinstance(data, dict) and "finding" in data:
+            data = {k: v for k, v in data.items() if k != "finding"}
+        return data
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def finding(self) -> Literal["sign present", "sign absent", "uncertain", "unavailable"]:
+        """What the evidence says, in the words a reader needs: a rule states the abnormal sign,
+        so a rule that holds means the sign is present (never "pass")."""
+        if self.status != "ok":
+            return "unavailable"
+        if isinstance(self.value, str) and self.value.strip().lower() == "uncertain":
+            return "uncertain"
+        if self.passed is None:
+            return "unavailable"
+        return "sign present" if self.passed else "sign absent"
 
 
 class Diagnosis(_Frozen):
@@ -121,6 +145,7 @@ class Diagnosis(_Frozen):
     narrative: str | None = None
     seconds: float = 0.0
     trace_id: str | None = None
+    coverage: float | None = None  # share of the decision's weight that was available
 
     @property
     def available(self) -> list[IndicatorResult]:

@@ -291,6 +291,10 @@ class RuleDoctor:
         if view.uses_tools and not any(t.role == "tool" for t in transcript):
             tool_turns = await self.tools.evidence(view)
             transcript = [*transcript, *tool_turns]
+        concluded = self._from_workflow(tool_turns or [t for t in transcript if t.role == "tool"])
+        if concluded is not None:
+            return DoctorTurn(action=DoctorAction(final=concluded), latency_ms=(time.perf_counter() - start) * 1000,
+                              tool_turns=tool_turns)
         p, contributions = self.posterior(view, transcript)
         asked = [q for t in transcript if t.role == "doctor" for q in split_questions(t.text)]
         done = must_finalize or view.strategy == "single" or p.max() >= self.confidence
@@ -302,6 +306,25 @@ class RuleDoctor:
                                   tool_turns=tool_turns)
         action = DoctorAction(final=self._final(p, contributions))
         return DoctorTurn(action=action, latency_ms=(time.perf_counter() - start) * 1000, tool_turns=tool_turns)
+
+    @staticmethod
+    def _from_workflow(turns: Sequence[Turn]) -> FinalDiagnosis | None:
+        """A workflow that ran and reached an outcome is the imaging diagnosis; its whole
+        evidence summary is the basis (the dialogue labels cannot name it)."""
+        from dxgraph.agents.doctor import workflow_label
+
+        for t in turns:
+            label = workflow_label(t.text) if t.tool and t.tool.startswith("workflow:") else None
+            if label is not None:
+                # the workflow's calibrated probability where it has one; else the weighted
+                # evidence score stands in (it is not a probability, and the basis says which)
+                m = re.search(r"; probability ([0-9.]+)", t.text) or re.search(r"; evidence score ([0-9.]+)", t.text)
+                score = float(m.group(1)) if m else 0.5
+                negative = label.startswith(("no ", "normal "))
+                confidence = 1 - score if negative else score
+                return FinalDiagnosis(label=label, confidence=round(min(1.0, max(0.0, confidence)), 4),
+                                      basis=f"Diagnostic workflow evidence: {t.text}")
+        return None
 
     def _final(self, p: np.ndarray, contributions: list[tuple[str, np.ndarray]]) -> FinalDiagnosis:
         order = np.argsort(-p, kind="stable")

@@ -95,7 +95,9 @@ def _final_wire_schema() -> dict:
     Servers that constrain decoding (vLLM's guided JSON, llama.cpp's grammars) then cannot
     produce a label outside the list, so even a small model's final answer is usable.
     """
-    labels = sorted(label_table.LABELS) + ["other"]
+    # imaging outcomes ("glaucoma suspect", "cardiomegaly") are answers too: the prompt lists
+    # them only when a workflow's evidence is in the consultation
+    labels = sorted(label_table.LABELS) + sorted(label_table.IMAGING_LABELS) + ["other"]
     return {
         "type": "object",
         "additionalProperties": False,
@@ -185,15 +187,28 @@ class Doctor(Protocol):
     ) -> DoctorTurn: ...
 
 
+def workflow_label(text: str) -> str | None:
+    """The imaging label a workflow evidence turn concludes (``_summarise_workflow``'s outcome),
+    or None when it is indeterminate, unavailable or names no imaging label."""
+    head = text.split(";", 1)[0]
+    if not head.startswith("workflow ") or ": outcome " not in head:
+        return None
+    found = [lab for lab in label_table.find_labels(head.split(": outcome ", 1)[1]) if label_table.is_imaging_label(lab)]
+    return found[0] if found else None
+
+
 def _summarise_workflow(dx) -> str:
     parts = [f"workflow {dx.workflow!r}: outcome {dx.outcome}"]
     if dx.probability is not None:
         parts.append(f"probability {dx.probability:.2f}")
+    if dx.score is not None:
+        parts.append(f"evidence score {dx.score:.2f}" + (f" (threshold {dx.threshold:g})" if dx.threshold is not None else ""))
+    if dx.coverage is not None:
+        parts.append(f"coverage {dx.coverage:.0%} of the weight")
     for ind in dx.indicators:
         if ind.status == "ok":
             unit = f" {ind.unit}" if ind.unit else ""
-            passed = "" if ind.passed is None else (" (meets criterion)" if ind.passed else " (does not)")
-            parts.append(f"{ind.id} = {ind.value}{unit}{passed}")
+            parts.append(f"{ind.id} = {ind.value}{unit} ({ind.finding}; abnormal if {ind.rule})")
         else:
             parts.append(f"{ind.id}: unavailable ({ind.error})")
     return "; ".join(parts)
@@ -327,7 +342,8 @@ class LLMDoctor:
                 intro += " The patient sent the attached photo." if images else " The photo could not be opened."
             elif view.visual_findings:
                 intro += f"\nWhat the photo the patient sent shows: {view.visual_findings}"
-        msgs = [system(doctor_system_prompt(view.strategy, label_table.LABELS)), user(intro, *images)]
+        labels = label_table.ALL_LABELS if view.workflow else label_table.LABELS
+        msgs = [system(doctor_system_prompt(view.strategy, labels)), user(intro, *images)]
         for turn in transcript:
             if turn.role == "doctor":
                 msgs.append(assistant(turn.text))

@@ -41,6 +41,9 @@ class PlanItem(BaseModel):
     weight: float = 1.0
     overlay: list[str] = Field(default_factory=list)
     references: list[str] = Field(default_factory=list)
+    abnormal: str | None = None
+    group: str | None = None
+    uncertain: str = "exclude"
 
 
 class Plan(BaseModel):
@@ -83,6 +86,7 @@ def compile_plan(wf: Workflow) -> Plan:
         value = ind.value or next(iter(outs(ind.steps[-1]).values()))
         items.append(PlanItem(indicator=ind.id, description=ind.description, kind=ind.kind, steps=steps,
                               value=value, unit=ind.unit, rule=ind.rule, weight=ind.weight,
-                              overlay=list(ind.overlay), references=list(ind.references)))
+                              overlay=list(ind.overlay), references=list(ind.references),
+                              abnormal=ind.abnormal, group=ind.group, uncertain=ind.uncertain))
     return Plan(workflow=wf.id, version=wf.version, question=wf.question, inputs=sorted(inputs),
                 items=items, decision=wf.decision, outcomes=wf.outcomes)

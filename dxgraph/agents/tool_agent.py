@@ -42,7 +42,8 @@ async def run_indicator(item: PlanItem, images: dict[str, str], runner: ToolRunn
     scope: dict[str, Ref] = _input_refs(images)
     calls: list[ToolCallRecord] = []
     base = dict(id=item.indicator, description=item.description, kind=item.kind, unit=item.unit,
-                rule=item.rule, weight=item.weight)
+                rule=item.rule, weight=item.weight, abnormal=item.abnormal, group=item.group,
+                uncertain=item.uncertain)
     try:
         for step in item.steps:
             spec = get_tool(step.tool)
@@ -83,7 +84,7 @@ async def run_indicator(item: PlanItem, images: dict[str, str], runner: ToolRunn
 
 
 def _overlay(item: PlanItem, scope: dict[str, Ref], overlay_dir: str) -> dict[str, str]:
-    from dxgraph.tools.overlay import render_overlay
+    from dxgraph.tools.measurement_overlay import render_measurement
 
     image = next((r.value for r in scope.values() if isinstance(r.value, Image)), None)
     masks = {n: scope[n].value for n in item.overlay if n in scope and isinstance(scope[n].value, Mask)}
@@ -91,5 +92,5 @@ def _overlay(item: PlanItem, scope: dict[str, Ref], overlay_dir: str) -> dict[st
         return {}
     path = Path(overlay_dir) / f"{item.indicator}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    render_overlay(image, masks, path)
+    render_measurement(image, masks, path)
     return {"overlay": str(path)}

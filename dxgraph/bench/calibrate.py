@@ -176,10 +176,13 @@ async def calibrate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None,
     threshold = round(float(np.clip(-intercept / sum(weights), 0.0, 1.0)), 4)
 
     ids = [i.id for i in wf.indicators]
-    indicators = [ind.model_copy(update={"weight": w}) for ind, w in zip(wf.indicators, weights)]
+    # The regression fits one weight per indicator and so already discounts correlated ones
+    # (vCDR and rim-to-disc): the fitted draft replaces the hand-set groups.
+    indicators = [ind.model_copy(update={"weight": w, "group": None}) for ind, w in zip(wf.indicators, weights)]
     draft = wf.model_copy(update={
         "version": bump_version(wf.version), "indicators": indicators,
-        "decision": Decision(method="weighted", threshold=threshold, min_available=wf.decision.min_available),
+        "decision": Decision(method="weighted", threshold=threshold, min_available=wf.decision.min_available,
+                             min_coverage=wf.decision.min_coverage),
     })
     after = [apply_decision(draft, dx) for dx in before]
     m_before, m_after = _metrics(wf, before, labels), _metrics(draft, after, labels)

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score,
+                             recall_score, roc_auc_score)
 
 from dxgraph.errors import InputError
 from dxgraph.types import Diagnosis
@@ -72,28 +74,24 @@ def read_labels(data_dir: str | Path, wf: Workflow) -> list[dict[str, Any]]:
 
 
 def _auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
-    pos, neg = scores[labels == 1], scores[labels == 0]
-    if len(pos) == 0 or len(neg) == 0:
+    """ROC AUC (ties count half, as in Mann-Whitney U); undefined with only one class."""
+    if len(np.unique(labels)) < 2:
         return None
-    # Mann-Whitney U with ties counted half.
-    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
-    return float(greater / (len(pos) * len(neg)))
+    return float(roc_auc_score(labels, scores))
 
 
 def binary_metrics(pred: list[int], labels: list[int], scores: list[float] | None = None) -> dict[str, float | None]:
     """Accuracy, balanced accuracy, sensitivity, specificity, F1 and (with scores) AUC."""
-    p, y = np.asarray(pred), np.asarray(labels)
-    tp = int(((p == 1) & (y == 1)).sum())
-    tn = int(((p == 0) & (y == 0)).sum())
-    fp = int(((p == 1) & (y == 0)).sum())
-    fn = int(((p == 0) & (y == 1)).sum())
-    sens = tp / (tp + fn) if tp + fn else None
-    spec = tn / (tn + fp) if tn + fp else None
-    # 2TP / (2TP + FP + FN) is the harmonic mean of precision and sensitivity where both exist,
-    # 0 when there are positives but none was found, and undefined with no positives at all.
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
-    bal = (sens + spec) / 2 if sens is not None and spec is not None else None
-    out = {"n": len(y), "accuracy": float((p == y).mean()) if len(y) else None, "balanced_accuracy": bal,
+    p, y = np.asarray(pred, dtype=int), np.asarray(labels, dtype=int)
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, p, labels=[0, 1]).ravel()) if len(y) else (0, 0, 0, 0)
+    # sklearn returns 0 with a warning where a ratio is undefined; we report None instead, so
+    # the undefined cases are decided here and the defined ones computed by sklearn.
+    sens = float(recall_score(y, p, pos_label=1, zero_division=0)) if tp + fn else None
+    spec = float(recall_score(y, p, pos_label=0, zero_division=0)) if tn + fp else None
+    # F1 is 0 when there are positives but none was found, and undefined with no positives at all.
+    f1 = float(f1_score(y, p, zero_division=0)) if tp + fp + fn else None
+    bal = float(balanced_accuracy_score(y, p)) if sens is not None and spec is not None else None
+    out = {"n": len(y), "accuracy": float(accuracy_score(y, p)) if len(y) else None, "balanced_accuracy": bal,
            "sensitivity": sens, "specificity": spec, "f1": f1, "tp": tp, "tn": tn, "fp": fp, "fn": fn}
     out["auc"] = _auc(np.asarray(scores, dtype=float), y) if scores is not None else None
     return out
@@ -111,13 +109,16 @@ def _primary(wf: Workflow) -> tuple[str, float] | None:
 
 
 async def evaluate_workflow(wf: Workflow, data_dir: str | Path, *, runner=None, concurrency: int = 2,
-                            limit: int | None = None) -> dict[str, Any]:
-    """Run ``wf`` on every row of ``data_dir/labels.csv`` (the first ``limit`` rows) and score it."""
+                            limit: int | None = None, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Run ``wf`` on every row of ``data_dir/labels.csv`` (the first ``limit`` rows) and score it.
+
+    ``rows`` (from ``dxgraph.bench.datasets``) replaces ``labels.csv`` for a public data set's
+    layout; ``data_dir`` then only names the data in the report."""
     from dxgraph.agents.diagnose import run_workflow
 
     if limit is not None and limit < 1:
         raise InputError(f"limit must be at least 1, got {limit!r}")
-    rows = read_labels(data_dir, wf)[:limit]
+    rows = (read_labels(data_dir, wf) if rows is None else rows)[:limit]
     if not rows:
         raise InputError(f"no rows to evaluate in {Path(data_dir) / 'labels.csv'}: it has a header but no cases")
     sem = asyncio.Semaphore(max(1, concurrency))

@@ -87,6 +87,9 @@ def _register() -> None:
 
     app.add_typer(bench.app, name="bench")
     app.add_typer(workflows.phantoms_app, name="phantoms")
+    from dxgraph.cli import datasets
+
+    app.add_typer(datasets.app, name="datasets")
     for command in workflows.TOP_LEVEL:
         app.command()(command)
     from dxgraph.cli.ui import ui as _ui; app.command(name="ui")(_ui)  # noqa: E702

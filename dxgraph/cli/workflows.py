@@ -253,10 +253,12 @@ def _narrator():
 
 
 def _print_diagnosis(dx) -> None:
-    table = Table("indicator", "value", "unit", "rule", "result", "time", title=escape(f"{dx.workflow} v{dx.workflow_version}"))
+    table = Table("indicator", "value", "unit", "abnormal if", "finding", "time", title=escape(f"{dx.workflow} v{dx.workflow_version}"))
     for r in dx.indicators:
         value = "-" if r.value is None else (f"{r.value:.3f}" if isinstance(r.value, float) else str(r.value))
-        result = "[yellow]unavailable[/yellow]" if r.status != "ok" else ("[red]pass[/red]" if r.passed else "[green]fail[/green]")
+        # abnormal = warning colour: a sign present is red, absent green, anything else yellow
+        result = {"sign present": "[red]sign present[/red]", "sign absent": "[green]sign absent[/green]"}.get(
+            r.finding, f"[yellow]{r.finding}[/yellow]")
         cached = all(c.cached for c in r.calls) and r.calls
         table.add_row(escape(r.id), escape(value), escape(r.unit or ""), escape(r.rule or ""), result,
                       f"{r.seconds:.2f} s" + (" (cached)" if cached else ""))
@@ -277,7 +279,9 @@ def _print_diagnosis(dx) -> None:
 
 def evaluate(
     workflow: Annotated[str, typer.Option("--workflow", "-w", help="built-in id or YAML path")],
-    data: Annotated[Path, typer.Option("--data", "-d", help="folder with labels.csv")],
+    data: Annotated[Optional[Path], typer.Option("--data", "-d", help="folder with labels.csv")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="FORMAT:PATH, a public data set in its own "
+                                                   "layout ('dxgraph datasets list')")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object on stdout")] = False,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="evaluate only the first N rows")] = None,
     samples: Annotated[bool, typer.Option("--samples", help="include per-sample results in the JSON")] = False,
@@ -286,8 +290,17 @@ def evaluate(
     from dxgraph.bench.evaluate import evaluate_workflow
     from dxgraph.workflows.loader import find_workflow
 
+    if (data is None) == (dataset is None):
+        raise typer.BadParameter("give either --data FOLDER (with labels.csv) or --dataset FORMAT:PATH",
+                                 param_hint="--data / --dataset")
     wf, _ = find_workflow(workflow)
-    report = asyncio.run(evaluate_workflow(wf, data, limit=limit))
+    rows = None
+    if dataset is not None:
+        from dxgraph.bench.datasets import load_dataset
+
+        rows = load_dataset(dataset, wf.id, [s.name for s in wf.inputs])
+        data = Path(dataset)
+    report = asyncio.run(evaluate_workflow(wf, data, limit=limit, rows=rows))
     if not samples:
         report.pop("samples")
     if as_json:

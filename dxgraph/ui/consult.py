@@ -242,7 +242,8 @@ def build_consult_tab(services: Services) -> None:
             workflow = gr.Dropdown(wf_choices, value=NO_WORKFLOW, label="Analyse attached images with",
                                    elem_id="consult-workflow")
             card = gr.HTML(render.placeholder_html(CARD_PLACEHOLDER), elem_id="consult-card")
-            gallery = gr.Gallery(label="Segmentation overlays", height=240, columns=2, object_fit="contain", fit_columns=False, preview=False, visible=False,
+            gallery = gr.Gallery(label="Measurement overlays (click for full size)", height=520, columns=1, object_fit="contain",
+                                 fit_columns=False, preview=False, allow_preview=True, visible=False,
                                  elem_id="consult-overlays")
     outputs = [chat, text, files, card, gallery, msg, state]
 

@@ -67,12 +67,8 @@ def fmt_value(value: Any, unit: str | None = None) -> str:
 
 
 def indicator_status(ind: IndicatorResult) -> str:
-    """``meets criterion``, ``does not meet``, or ``unavailable``."""
-    if ind.status != "ok":
-        return "unavailable"
-    if ind.passed is None:
-        return "no rule"
-    return "meets criterion" if ind.passed else "does not meet"
+    """``sign present``, ``sign absent``, ``uncertain`` or ``unavailable`` (a rule states the abnormal sign)."""
+    return ind.finding
 
 
 def evidence_table(dx: Diagnosis) -> str:
@@ -80,7 +76,7 @@ def evidence_table(dx: Diagnosis) -> str:
     rows = []
     for ind in dx.indicators:
         status = indicator_status(ind)
-        cls = {"meets criterion": "pass", "does not meet": "fail", "unavailable": "na"}.get(status, "na")
+        cls = {"sign present": "present", "sign absent": "absent"}.get(status, "na")
         chain = ", ".join(f"{c.tool} v{c.version}{' (cached)' if c.cached else ''}" for c in ind.calls)
         last = ind.calls[-1].tool if ind.calls else "no tool ran"
         tools = f"{last}{f' (+{len(ind.calls) - 1} more)' if len(ind.calls) > 1 else ''}"
@@ -97,7 +93,7 @@ def evidence_table(dx: Diagnosis) -> str:
     return ('<div class="dx-scroll"><table class="dx-evidence"><colgroup><col style="width:24%"><col style="width:10%">'
             '<col style="width:9%"><col style="width:15%"><col style="width:24%"><col style="width:18%"></colgroup>'
             "<thead><tr><th>indicator</th><th>value</th><th>unit</th>"
-            "<th>rule</th><th>result</th><th>tools · time</th></tr></thead><tbody>"
+            "<th>abnormal if</th><th>finding</th><th>tools · time</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table></div>")
 
 

@@ -55,8 +55,8 @@ table.dx-evidence th { text-align: left; font-weight: 600; font-size: .8rem;
 table.dx-evidence td { border-bottom: 1px solid var(--border-color-primary); padding: .4rem .5rem; vertical-align: top; }
 td.dx-num { font-variant-numeric: tabular-nums; font-weight: 600; white-space: nowrap; }
 .dx-badge { display: inline-block; border-radius: 999px; padding: .05rem .55rem; font-size: .8rem; font-weight: 600; }
-.dx-badge.dx-pass { background: #e3f4ea; color: #1d6b3e; }
-.dx-badge.dx-fail { background: #fbe9e9; color: #8a2323; }
+.dx-badge.dx-absent { background: #e3f4ea; color: #1d6b3e; }
+.dx-badge.dx-present { background: #fdecd2; color: #8a3b00; }
 .dx-badge.dx-na { background: #eceff3; color: #4a5563; }
 .dx-narrative { font-style: italic; }
 #dx-roles table { font-size: .88rem; }

@@ -116,8 +116,8 @@ def progress_line(result) -> str:
     """One finished indicator as a line of running evidence."""
     if result.status != "ok":
         return f"{result.id}: unavailable ({result.error})"
-    verdict = "meets" if result.passed else "does not meet"
-    return f"{result.id} = {render.fmt_value(result.value, result.unit)} ({verdict} {result.rule}) · {result.seconds:.2f} s"
+    return (f"{result.id} = {render.fmt_value(result.value, result.unit)} ({result.finding}; abnormal if {result.rule})"
+            f" · {result.seconds:.2f} s")
 
 
 def build_workflow_tab(services: Services) -> None:
@@ -144,7 +144,10 @@ def build_workflow_tab(services: Services) -> None:
             card = gr.HTML(render.placeholder_html(
                 "The diagnosis card appears here: the outcome, each indicator's value, unit, rule and "
                 "verdict, the tools that measured it and how long they took."), elem_id="wf-card")
-            gallery = gr.Gallery(label="Segmentation overlays", height=300, columns=3, object_fit="contain", fit_columns=False, preview=False,
+            # each overlay is already a zoomed crop with the measurement drawn: shown large,
+            # click for full size (a 3-column 300 px strip made a disc ~15 px across)
+            gallery = gr.Gallery(label="Measurement overlays (click for full size)", height=640, columns=1,
+                                 object_fit="contain", fit_columns=False, preview=False, allow_preview=True,
                                  visible=False, elem_id="wf-overlays")
 
     def on_choice(wf_id):

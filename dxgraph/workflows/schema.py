@@ -67,13 +67,24 @@ class Indicator(_Strict):
     weight: float = Field(default=1.0, ge=0.0)
     references: list[str] = Field(default_factory=list)
     overlay: list[str] = Field(default_factory=list)
+    abnormal: str | None = None
+    """The abnormal sign the rule detects, in words; the rule holding means "sign present"."""
+    group: str | None = Field(default=None, pattern=_ID)
+    """Indicators that come from one piece of evidence (vCDR and rim-to-disc from one
+    segmentation) share one weight, ``decision.groups[group]``: the group counts once, and
+    the members' own weights become their shares within it."""
+    uncertain: Literal["half", "exclude", "absent"] = "exclude"
+    """A qualitative answer of "uncertain": counts half (MedAgent-Pro's decider), is left out
+    of the decision like an unavailable indicator (the default), or counts as "sign absent"."""
 
 
 class Decision(_Strict):
     """How indicators combine.
 
-    * ``weighted``: score = sum of weights of passed indicators / sum of weights of the
-      available ones; positive when score >= ``threshold``.
+    * ``weighted``: score = sum of weights of indicators with the sign present / sum of weights
+      of the available ones (a group counts once with its weight in ``groups``, times the
+      share-weighted mean of its available members; an uncertain
+      answer per its policy); positive when score >= ``threshold``.
     * ``k_of_n``: positive when at least ``k`` available indicators pass.
     * ``all`` / ``any``: every / at least one available indicator passes.
     """
@@ -82,6 +93,11 @@ class Decision(_Strict):
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     k: int | None = Field(default=None, ge=1)
     min_available: int = Field(default=1, ge=0)
+    groups: dict[str, float] = Field(default_factory=dict)
+    """The one weight each indicator group counts with (see ``Indicator.group``)."""
+    min_coverage: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Below this share of the total weight available, the outcome is indeterminate (with the
+    reason), never a confident negative."""
 
     @model_validator(mode="after")
     def _needs(self) -> Decision:
@@ -122,3 +138,12 @@ class Workflow(_Strict):
                 raise ValueError(f"indicator id {ind.id!r} is used twice")
             seen.add(ind.id)
         return v
+
+    @model_validator(mode="after")
+    def _groups_have_weights(self) -> Workflow:
+        named = {i.group for i in self.indicators if i.group}
+        for g in sorted(named - set(self.decision.groups)):
+            raise ValueError(f"indicator group {g!r} has no weight: add 'groups: {{{g}: WEIGHT}}' under 'decision'")
+        for g in sorted(set(self.decision.groups) - named):
+            raise ValueError(f"decision.groups names {g!r}, but no indicator has 'group: {g}'")
+        return self

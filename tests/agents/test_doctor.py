@@ -121,14 +121,16 @@ async def test_vision_doctor_gets_the_image(tmp_path):
 def test_wire_schema_is_a_question_or_a_final_answer_from_the_list():
     from dxgraph.agents.doctor import FinalAction
     from dxgraph.testing.stub_server import example_for_schema
-    from dxgraph.simulator.labels import LABELS
+    from dxgraph.simulator.labels import IMAGING_LABELS, LABELS
 
     schema = DoctorAction.model_json_schema()
     ask, final = schema["anyOf"]
     assert ask["required"] == ["question"] and final["required"] == ["final"]
     assert ask["additionalProperties"] is False and final["additionalProperties"] is False
     label = final["properties"]["final"]["properties"]["label"]
-    assert label["anyOf"][0]["enum"] == sorted(LABELS) + ["other"] and label["anyOf"][1] == {"type": "null"}
+    # imaging outcomes are answers too (issue 14.4)
+    assert label["anyOf"][0]["enum"] == sorted(LABELS) + sorted(IMAGING_LABELS) + ["other"]
+    assert label["anyOf"][1] == {"type": "null"}
     # A server decoding to the schema produces valid actions; at the end only a final one.
     assert DoctorAction.model_validate(example_for_schema(schema)).question
     forced = FinalAction.model_json_schema()

@@ -86,3 +86,22 @@ def test_f1_without_any_positive_is_undefined_like_the_others(data, tmp_path):
     assert r.exit_code == 0, r.output
     f1 = [line for line in r.stdout.splitlines() if " f1 " in line]
     assert len(f1) == 1 and f1[0].split("│")[2].strip() == "-"
+
+
+def test_sklearn_metrics_keep_the_figures_of_the_hand_written_ones():
+    """The glaucoma phantom run on main (seed 20000, n 30) scored TP 14 TN 15 FP 0 FN 1; scores with
+    ties: the hand-written Mann-Whitney AUC gave 0.99333 on these, and sklearn must give the same."""
+    from dxgraph.bench.evaluate import binary_metrics
+    y = [1] * 15 + [0] * 15
+    p = [1] * 14 + [0] + [0] * 15
+    s = [0.9, 0.8, 0.8, 0.7, 0.7, 0.7, 0.66, 0.9, 0.95, 0.8, 0.7, 0.6, 0.6, 0.75, 0.4,
+         0.1, 0.2, 0.45, 0.3, 0.3, 0.1, 0.0, 0.2, 0.4, 0.3, 0.2, 0.1, 0.25, 0.3, 0.35]
+    m = binary_metrics(p, y, s)
+    assert (m["tp"], m["tn"], m["fp"], m["fn"]) == (14, 15, 0, 1)
+    assert m["accuracy"] == pytest.approx(0.966667, abs=1e-6) and m["balanced_accuracy"] == pytest.approx(0.966667, abs=1e-6)
+    assert m["sensitivity"] == pytest.approx(14 / 15) and m["specificity"] == 1.0
+    assert m["f1"] == pytest.approx(0.965517, abs=1e-6) and m["auc"] == pytest.approx(0.993333, abs=1e-6)
+    # undefined ratios stay None rather than sklearn's 0-with-a-warning
+    assert binary_metrics([0, 0], [0, 0], [0.1, 0.2])["sensitivity"] is None
+    assert binary_metrics([0, 0], [0, 0], [0.1, 0.2])["auc"] is None
+    assert binary_metrics([], [])["accuracy"] is None

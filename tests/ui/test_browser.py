@@ -297,3 +297,33 @@ def _time_each(request):
     yield
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         print(f"{request.node.name}: {time.perf_counter() - start:.1f} s")
+
+
+def test_consult_with_a_glaucoma_phantom_concludes_glaucoma_suspect_with_a_full_size_overlay(server, browser, tmp_path):
+    """Issue 14.4/14.5: attach the phantom photo, pick the glaucoma workflow, get "glaucoma suspect"
+    and the measurement overlay, opened at full size."""
+    import numpy as np
+    from PIL import Image
+
+    from dxgraph.phantoms.fundus import render_fundus
+
+    url, _ = server
+    img, _ = render_fundus(np.random.default_rng(20001), 768, 0.75)
+    photo = tmp_path / "my_eye.png"
+    Image.fromarray(img).save(photo)
+    context, page = _open(browser, url)
+    try:
+        _upload(page, "#consult-files", photo, f"#consult-files :text('{photo.name}')")
+        page.click("#consult-workflow input")
+        page.get_by_role("option", name=re.compile("Glaucomatous optic neuropathy")).click()
+        _send(page, "My optician said my optic nerve looks odd; here is the photo", wait=False)
+        page.wait_for_selector("#consult-card .dx-outcome", timeout=180_000)
+        card = page.inner_text("#consult-card")
+        assert "glaucoma suspect" in card.lower(), card
+        page.wait_for_selector("#consult-overlays img")
+        page.locator("#consult-overlays img").first.click()  # the preview: full size
+        page.wait_for_function("""() => [...document.querySelectorAll('#consult-overlays img')]
+            .some(i => i.naturalWidth >= 720 && i.getBoundingClientRect().width >= 400)""")
+        _shot(page, "consult_glaucoma")
+    finally:
+        context.close()

@@ -143,3 +143,24 @@ async def test_workflow_evidence_streams_indicator_by_indicator(services):
     assert len(progress) == 4  # one update per finished indicator, before the card
     assert "4 of 4 indicators done" in progress[-1] and "vcdr = 0.403" in "".join(progress)
     assert "Finished in" in last[1] and "vcdr" in last[2]
+
+
+async def test_consult_concludes_from_the_glaucoma_workflow_with_the_whole_basis(services, tmp_path):
+    """Issue 14.4: a patient attaching a retina photo and running the glaucoma workflow was told
+    "conjunctivitis (29%)" with the evidence cut mid-string."""
+    import numpy as np
+    from PIL import Image
+
+    from dxgraph.phantoms.fundus import render_fundus
+
+    img, truth = render_fundus(np.random.default_rng(20001), 768, 0.75)
+    path = tmp_path / "eye.png"
+    Image.fromarray(img).save(path)
+    _, last = await _last(consult_turn(services, "My optician said my optic nerve looks odd; here is the photo",
+                                       [str(path)], "glaucoma", {}))
+    chat, _, _, card, _, _, state = last
+    assert state["final"] is not None and state["final"]["label"] == "glaucoma suspect"
+    basis = state["final"]["basis"]
+    assert "workflow 'glaucoma': outcome glaucoma suspect" in basis and "rim_to_disc = " in basis
+    assert "peripapillary_atrophy: unavailable" in basis  # the last item: nothing cut off
+    assert "glaucoma suspect" in card

@@ -28,7 +28,11 @@ def test_diagnosis_card_shows_every_number_and_verdict():
     html = render.diagnosis_card(_dx())
     assert "glaucoma suspect" in html
     assert "0.712" in html and "score 0.67 (threshold 0.5)" in html
-    assert html.count("meets criterion") == 1 and html.count("does not meet") == 1
+    # a rule states the abnormal sign: the high vCDR reads "sign present" in the warning colour,
+    # the normal rim "sign absent"; nothing reads pass/meets for an abnormal sign
+    assert html.count("sign present") == 1 and html.count("sign absent") == 1
+    assert 'dx-badge dx-present">sign present' in html and 'dx-badge dx-absent">sign absent' in html
+    assert "meets" not in html and ">pass<" not in html
     assert "unavailable" in html and "2 of 3 indicators available" in html
     assert "trace <code>abc123</code>" in html
     assert "not for clinical use" in html
