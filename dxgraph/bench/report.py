@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dxgraph.bench.metrics import Outcome, compute_metrics, difference, outcome_from_result
+from dxgraph.bench.metrics import Outcome, compute_metrics, difference, failed_outcome, outcome_from_result
 from dxgraph.bench.record import SampleResult
 from dxgraph.errors import InputError
 from dxgraph.store import SampleRow, Store
@@ -37,11 +37,13 @@ def _run_or_error(store: Store, run_id: str):
 
 
 def load_outcomes(store: Store, run_id: str) -> tuple[list[Outcome], list[SampleRow], list[SampleRow]]:
-    """The finished samples as outcomes, plus the raw done and errored rows."""
+    """Every assigned sample as an outcome (errored ones as ``failed``), plus the raw done
+    and errored rows; failures count as wrong in the all-assigned accuracy."""
     done = store.samples(run_id, "done")
     failed = store.samples(run_id, "error")
     outcomes = [outcome_from_result(r.key, r.case_id, r.temperament, r.strategy, r.doctor, r.result_json)
                 for r in done]
+    outcomes += [failed_outcome(r.key, r.case_id, r.temperament, r.strategy, r.doctor) for r in failed]
     return outcomes, done, failed
 
 
@@ -121,8 +123,8 @@ def compare_runs(store: Store, run_a: str, run_b: str, *, reps: int = 1000, seed
     any (same cases, temperaments, strategies, doctors), else paired on shared cases."""
     for rid in (run_a, run_b):
         _run_or_error(store, rid)
-    out_a, _, _ = load_outcomes(store, run_a)
-    out_b, _, _ = load_outcomes(store, run_b)
+    out_a = [o for o in load_outcomes(store, run_a)[0] if not o.failed]
+    out_b = [o for o in load_outcomes(store, run_b)[0] if not o.failed]
     shared = {o.key for o in out_a} & {o.key for o in out_b}
     if shared:
         side_a = [o for o in out_a if o.key in shared]
@@ -202,6 +204,19 @@ def _table(groups: dict[str, dict[str, Any]], metrics: list[str], first: str) ->
     return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{rows}</table>"
 
 
+def _label_table(by_label: dict[str, dict[str, Any]]) -> str:
+    """Per-label rows; a label nobody had (only predicted) says "no support", not F1 0."""
+    rows = ""
+    for lab, block in by_label.items():
+        if not block.get("support"):
+            cells = f'<td colspan="3">no support (predicted {block.get("predicted", 0)} times)</td>'
+        else:
+            cells = "".join(f"<td>{_fmt(block.get(m))}</td>" for m in ("top1_accuracy", "f1", "abstention_rate"))
+        rows += f"<tr><td>{html.escape(lab)}</td><td>{block.get('support', 0)}</td>{cells}</tr>"
+    return ("<table><tr><th>label</th><th>support</th><th>top1_accuracy</th><th>f1</th><th>abstention_rate</th>"
+            f"</tr>{rows}</table>")
+
+
 def render_html(report: dict[str, Any]) -> str:
     """A self-contained page (no external assets) drawn from ``build_report``'s dict."""
     import matplotlib
@@ -209,7 +224,8 @@ def render_html(report: dict[str, Any]) -> str:
     matplotlib.use("Agg")
     m = report["metrics"]
     overall = m.get("overall") or {}
-    core = ["top1_accuracy", "top3_accuracy", "macro_f1", "weighted_f1", "abstention_rate",
+    core = ["top1_accuracy", "top1_accuracy_all_assigned", "top3_accuracy", "macro_f1", "weighted_f1",
+            "f1_3mdbench", "failure_rate", "other_rate", "unparseable_rate", "abstention_rate",
             "mean_turns", "facts_elicited"]
     synthetic = report.get("synthetic")
     if synthetic is True:
@@ -245,14 +261,15 @@ img{{max-width:100%;margin:.5em}}</style></head><body>
 <p class="banner">{html.escape(banner)}</p>
 <p>Status <b>{html.escape(str(report['status']))}</b>: {report['samples_done']} of {report['samples_total']} samples done,
 {report['samples_failed']} failed. Intervals: 95% bootstrap over cases ({report['bootstrap']['reps']} replicates).
-Abstentions count as wrong.</p>
+Abstained, unparseable and "other" answers count as wrong; failed samples count as wrong in
+top1_accuracy_all_assigned only. Macro-F1 averages over labels with support in the truth.</p>
 <h2>Overall</h2>{_table({"all": overall}, core, "")}
 <h2>By temperament</h2>{_table(m.get("by_temperament") or {}, core, "temperament")}
 <h2>By strategy</h2>{_table(m.get("by_strategy") or {}, core, "strategy")}
 <h2>By doctor</h2>{_table(m.get("by_doctor") or {}, core, "doctor")}
 <h2>Plots</h2>{imgs}
 {paired}
-<h2>By label</h2>{_table(m.get("by_label") or {}, ["top1_accuracy", "f1", "abstention_rate"], "label")}
+<h2>By label</h2>{_label_table(m.get("by_label") or {})}
 <h2>Errors</h2><ul>{kinds}</ul><table><tr><th>sample</th><th>error</th></tr>{errors}</table>
 </body></html>"""
 

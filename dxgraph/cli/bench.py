@@ -165,7 +165,10 @@ def run(
     judge: Annotated[Optional[str], typer.Option(help="Judge model spec (default: rules).")] = None,
     strategy: Annotated[Optional[list[str]], typer.Option(help="Doctor strategy (repeat for several).")] = None,
     temperaments: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N cases.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only N cases, drawn seeded and stratified by label.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --limit draw.")] = 0,
+    cases_file: Annotated[Optional[str], typer.Option("--cases-file",
+                                                      help="Run exactly the case ids listed in this file.")] = None,
     concurrency: Annotated[int, typer.Option(help="Consultations in flight at once.")] = 8,
     shard: Annotated[Optional[str], typer.Option(help="I/N: run one slice of the grid.")] = None,
     max_turns: Annotated[int, typer.Option(help="Doctor turns per consultation.")] = 14,
@@ -179,7 +182,7 @@ def run(
     """
     from pydantic import ValidationError
 
-    from dxgraph.bench.grid import BenchConfig
+    from dxgraph.bench.grid import BenchConfig, read_case_ids
     from dxgraph.bench.runner import run_benchmark
     from dxgraph.config import load_settings, role_spec
 
@@ -196,6 +199,7 @@ def run(
             run_id=run_id, cases=cases, split=None if split == "all" else split,
             doctors=doctors, patient=patient_spec, judge=judge_spec,
             strategies=strategy or ["dialogue"], temperaments=_temperaments(temperaments), limit=limit,
+            seed=seed, case_ids=read_case_ids(cases_file) if cases_file else None,
             concurrency=concurrency, shard=shard, max_turns=max_turns, sample_timeout_s=timeout,
         )
     except ValidationError as exc:
@@ -284,9 +288,10 @@ def _print_report(rep: dict) -> None:
                                      if rep["samples_failed"] else ""))
         return
     if rep["samples_failed"]:
-        _say(f"metrics below cover the {rep['samples_done']} completed samples only; "
-             f"re-run the failed ones with: dxgraph bench retry {rep['run_id']}")
-    metrics = ["top1_accuracy", "top3_accuracy", "macro_f1", "abstention_rate", "mean_turns", "facts_elicited"]
+        _say(f"metrics cover the {rep['samples_done']} completed samples, except top1_all_assigned, which counts "
+             f"the {rep['samples_failed']} failed ones as wrong; re-run them with: dxgraph bench retry {rep['run_id']}")
+    metrics = ["top1_accuracy", "top1_accuracy_all_assigned", "top3_accuracy", "macro_f1", "other_rate",
+               "unparseable_rate", "abstention_rate", "mean_turns", "facts_elicited"]
     for title, groups in (("overall", {"all": rep["metrics"].get("overall", {})}),
                           ("temperament", rep["metrics"].get("by_temperament", {})),
                           ("strategy", rep["metrics"].get("by_strategy", {}))):
