@@ -91,6 +91,9 @@ class BenchConfig(BaseModel):
         limit: draw N cases of the split, seeded and stratified by label (``select_cases``).
         seed: the seed of the ``limit`` draw.
         case_ids: run exactly these case ids (``--cases-file``), before any ``limit``.
+        allow_train_overlap: run even though evaluated cases are in the rule doctor's
+            knowledge base; the run and its reports are then marked "evaluated on training
+            cases". Refused otherwise (a rule doctor scores 1.000 on its own base).
         max_turns: doctor turns per consultation.
         concurrency: consultations in flight at once.
         shard: ``I/N`` to run one slice of the grid.
@@ -109,6 +112,7 @@ class BenchConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     seed: int = 0
     case_ids: list[str] | None = None
+    allow_train_overlap: bool = False
     max_turns: int = Field(default=14, ge=1, le=200)
     concurrency: int = Field(default=8, ge=1, le=4096)
     shard: str | None = None

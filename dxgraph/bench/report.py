@@ -22,7 +22,7 @@ from dxgraph.bench.record import SampleResult
 from dxgraph.errors import InputError
 from dxgraph.store import SampleRow, Store
 
-__all__ = ["load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
+__all__ = ["overlap_note", "load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
            "write_html"]
 
 _KIND = re.compile(r"[A-Za-z_][\w.]*(?=:|\s\(|$)")  # the runner's "Type: message (file:line)"
@@ -107,6 +107,8 @@ def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) 
         "samples_done": len(done),
         "samples_failed": len(failed),
         "synthetic": _synthetic(done),
+        # Cases the rule doctor learned from (run with --allow-train-overlap): not a result.
+        "evaluated_on_training_cases": len(stored.get("train_overlap") or []),
         "config": stored.get("config"),
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "sample_seconds": round(seconds, 3)},
@@ -204,6 +206,20 @@ def _table(groups: dict[str, dict[str, Any]], metrics: list[str], first: str) ->
     return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{rows}</table>"
 
 
+def overlap_note(report: dict[str, Any]) -> str:
+    """The warning every report of a run on the doctor's own knowledge base carries ("" if none)."""
+    n = report.get("evaluated_on_training_cases") or 0
+    if not n:
+        return ""
+    return (f"EVALUATED ON TRAINING CASES: {n} evaluated case(s) are in the rule doctor's knowledge base "
+            "(run with --allow-train-overlap); its figures here are not a result.")
+
+
+def _overlap_banner(report: dict[str, Any]) -> str:
+    note = overlap_note(report)
+    return f'<p class="banner" style="background:#f8d7da">{html.escape(note)}</p>' if note else ""
+
+
 def _label_table(by_label: dict[str, dict[str, Any]]) -> str:
     """Per-label rows; a label nobody had (only predicted) says "no support", not F1 0."""
     rows = ""
@@ -258,7 +274,7 @@ def render_html(report: dict[str, Any]) -> str:
 td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}.banner{{background:#fff3cd;padding:.6em;border:1px solid #e0c36b}}
 img{{max-width:100%;margin:.5em}}</style></head><body>
 <h1>{title}</h1>
-<p class="banner">{html.escape(banner)}</p>
+<p class="banner">{html.escape(banner)}</p>{_overlap_banner(report)}
 <p>Status <b>{html.escape(str(report['status']))}</b>: {report['samples_done']} of {report['samples_total']} samples done,
 {report['samples_failed']} failed. Intervals: 95% bootstrap over cases ({report['bootstrap']['reps']} replicates).
 Abstained, unparseable and "other" answers count as wrong; failed samples count as wrong in

@@ -60,6 +60,12 @@ def _echo_summary(s, store) -> None:
     console.print(f"run {s.run_id!r}: {s.status} — {s.samples_done}/{s.samples_total} done, "
                   f"{s.samples_failed} failed; this call ran {s.ran} ({s.errors} errors), "
                   f"skipped {s.skipped} already done, {s.seconds:.1f} s", highlight=False)
+    run = store.get_run(s.run_id)
+    overlap = json.loads(run.config_json or "{}").get("train_overlap") if run is not None else None
+    if overlap:
+        from dxgraph.bench.report import overlap_note
+
+        _say(overlap_note({"evaluated_on_training_cases": len(overlap)}))
     if not s.samples_failed:
         return
     from dxgraph.bench.report import error_kinds
@@ -167,6 +173,8 @@ def run(
     temperaments: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
     limit: Annotated[Optional[int], typer.Option(help="Only N cases, drawn seeded and stratified by label.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --limit draw.")] = 0,
+    allow_train_overlap: Annotated[bool, typer.Option(
+        "--allow-train-overlap", help="Run even on cases in the rule doctor's knowledge base (marked in reports).")] = False,
     cases_file: Annotated[Optional[str], typer.Option("--cases-file",
                                                       help="Run exactly the case ids listed in this file.")] = None,
     concurrency: Annotated[int, typer.Option(help="Consultations in flight at once.")] = 8,
@@ -200,6 +208,7 @@ def run(
             doctors=doctors, patient=patient_spec, judge=judge_spec,
             strategies=strategy or ["dialogue"], temperaments=_temperaments(temperaments), limit=limit,
             seed=seed, case_ids=read_case_ids(cases_file) if cases_file else None,
+            allow_train_overlap=allow_train_overlap,
             concurrency=concurrency, shard=shard, max_turns=max_turns, sample_timeout_s=timeout,
         )
     except ValidationError as exc:
@@ -277,6 +286,10 @@ def _print_report(rep: dict) -> None:
     synthetic = {True: "synthetic cases", False: "imported cases", "mixed": "mixed cases"}.get(rep["synthetic"], "")
     console.print(f"run {rep['run_id']!r} ({rep['status']}): {rep['samples_done']}/{rep['samples_total']} done, "
                   f"{rep['samples_failed']} failed{(' — ' + synthetic) if synthetic else ''}", highlight=False)
+    from dxgraph.bench.report import overlap_note
+
+    if overlap_note(rep):
+        _say(overlap_note(rep))
     if rep["samples_failed"]:
         _say("failed samples by error kind:")
         _echo_errors(rep.get("error_kinds") or [], rep["run_id"])
@@ -288,8 +301,9 @@ def _print_report(rep: dict) -> None:
                                      if rep["samples_failed"] else ""))
         return
     if rep["samples_failed"]:
-        _say(f"metrics cover the {rep['samples_done']} completed samples, except top1_all_assigned, which counts "
-             f"the {rep['samples_failed']} failed ones as wrong; re-run them with: dxgraph bench retry {rep['run_id']}")
+        _say(f"metrics below cover the {rep['samples_done']} completed samples only; "
+             f"re-run the failed ones with: dxgraph bench retry {rep['run_id']}")
+        _say(f"except top1_accuracy_all_assigned, which counts the {rep['samples_failed']} failed samples as wrong")
     metrics = ["top1_accuracy", "top1_accuracy_all_assigned", "top3_accuracy", "macro_f1", "other_rate",
                "unparseable_rate", "abstention_rate", "mean_turns", "facts_elicited"]
     for title, groups in (("overall", {"all": rep["metrics"].get("overall", {})}),
