@@ -19,10 +19,11 @@ from typing import Any
 
 from dxgraph.bench.metrics import Outcome, compute_metrics, difference, failed_outcome, outcome_from_result
 from dxgraph.bench.record import SampleResult
+from dxgraph.bench.report_samples import samples_html
 from dxgraph.errors import InputError
 from dxgraph.store import SampleRow, Store
 
-__all__ = ["overlap_note", "load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
+__all__ = ["manifest_lines", "overlap_note", "load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
            "write_html"]
 
 _KIND = re.compile(r"[A-Za-z_][\w.]*(?=:|\s\(|$)")  # the runner's "Type: message (file:line)"
@@ -85,6 +86,26 @@ def _synthetic(rows: list[SampleRow]) -> bool | str | None:
     return flags.pop() if len(flags) == 1 else "mixed"
 
 
+def _manifest(run, stored: dict[str, Any], reps: int, seed: int) -> dict[str, Any]:
+    """The stored manifest with the end time and this report's bootstrap settings.
+
+    Runs stored before manifests existed get what the run row still knows.
+    """
+    manifest = dict(stored.get("manifest") or {"started_at": run.created_at.isoformat() if run.created_at else None})
+    finished = run.status in ("complete", "partial", "interrupted")
+    manifest["ended_at"] = run.updated_at.isoformat() if finished and run.updated_at else None
+    manifest["status"] = run.status
+    manifest.setdefault("seeds", {})
+    manifest["seeds"] = {**manifest["seeds"], "bootstrap": seed}
+    manifest["bootstrap_reps"] = reps
+    return manifest
+
+
+def manifest_lines(manifest: dict[str, Any]) -> list[str]:
+    """``key: value`` lines of a manifest, nested values as compact JSON."""
+    return [f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in manifest.items()]
+
+
 def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) -> dict[str, Any]:
     """The run's report as a JSON-ready dict."""
     run = _run_or_error(store, run_id)
@@ -109,6 +130,7 @@ def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) 
         "synthetic": _synthetic(done),
         # Cases the rule doctor learned from (run with --allow-train-overlap): not a result.
         "evaluated_on_training_cases": len(stored.get("train_overlap") or []),
+        "manifest": _manifest(run, stored, reps, seed),
         "config": stored.get("config"),
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "sample_seconds": round(seconds, 3)},
@@ -184,6 +206,10 @@ def _confusion_png(conf: dict[str, Any]) -> str | None:
     size = max(4.0, 0.32 * len(conf["columns"]) + 2)
     fig, ax = plt.subplots(figsize=(size, size * 0.9))
     ax.imshow(m, cmap="Blues")
+    for (i, j), count in np.ndenumerate(m):  # counts in the cells, not only shades
+        if count:
+            ax.text(j, i, str(int(count)), ha="center", va="center", fontsize=6,
+                    color="white" if count > m.max() / 2 else "black")
     ax.set_xticks(range(len(conf["columns"])), conf["columns"], rotation=90, fontsize=7)
     ax.set_yticks(range(len(conf["labels"])), conf["labels"], fontsize=7)
     ax.set_xlabel("answer")
@@ -233,7 +259,7 @@ def _label_table(by_label: dict[str, dict[str, Any]]) -> str:
             f"</tr>{rows}</table>")
 
 
-def render_html(report: dict[str, Any]) -> str:
+def render_html(report: dict[str, Any], samples: list[dict[str, Any]] | None = None) -> str:
     """A self-contained page (no external assets) drawn from ``build_report``'s dict."""
     import matplotlib
 
@@ -254,8 +280,8 @@ def render_html(report: dict[str, Any]) -> str:
         banner = "No finished samples: whether the cases are synthetic is unknown."
     plots = [
         _confusion_png(report.get("confusion") or {}),
-        _bars(m.get("by_temperament") or {}, "macro_f1", "Macro-F1 by temperament (95% CI)"),
-        _bars(m.get("by_strategy") or {}, "macro_f1", "Macro-F1 by strategy (95% CI)"),
+        _bars(m.get("by_temperament") or {}, "top1_accuracy", "Top-1 accuracy by temperament (95% CI)"),
+        _bars(m.get("by_strategy") or {}, "top1_accuracy", "Top-1 accuracy by strategy (95% CI)"),
         _bars({k.split(".", 1)[1]: {"score": v} for k, v in overall.items() if k.startswith("rubric.")},
               "score", "Rubric means (95% CI)"),
     ]
@@ -279,6 +305,8 @@ img{{max-width:100%;margin:.5em}}</style></head><body>
 {report['samples_failed']} failed. Intervals: 95% bootstrap over cases ({report['bootstrap']['reps']} replicates).
 Abstained, unparseable and "other" answers count as wrong; failed samples count as wrong in
 top1_accuracy_all_assigned only. Macro-F1 averages over labels with support in the truth.</p>
+<h2>Run manifest</h2><table>{"".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+    for k, v in (line.split(": ", 1) for line in manifest_lines(report.get("manifest") or {})))}</table>
 <h2>Overall</h2>{_table({"all": overall}, core, "")}
 <h2>By temperament</h2>{_table(m.get("by_temperament") or {}, core, "temperament")}
 <h2>By strategy</h2>{_table(m.get("by_strategy") or {}, core, "strategy")}
@@ -286,6 +314,7 @@ top1_accuracy_all_assigned only. Macro-F1 averages over labels with support in t
 <h2>Plots</h2>{imgs}
 {paired}
 <h2>By label</h2>{_label_table(m.get("by_label") or {})}
+{samples_html(samples or [])}
 <h2>Errors</h2><ul>{kinds}</ul><table><tr><th>sample</th><th>error</th></tr>{errors}</table>
 </body></html>"""
 
@@ -312,10 +341,11 @@ def check_writable(path: str | Path, flag: str = "path") -> Path:
     return path
 
 
-def write_html(report: dict[str, Any], path: str | Path) -> Path:
+def write_html(report: dict[str, Any], path: str | Path, samples: list[dict[str, Any]] | None = None) -> Path:
+    """Write the page; ``samples`` (``report_samples.sample_rows``) adds the consultation list."""
     path = check_writable(path, "--html")
     try:
-        path.write_text(render_html(report), encoding="utf-8")
+        path.write_text(render_html(report, samples), encoding="utf-8")
     except OSError as exc:
         raise InputError(f"--html {str(path)!r} cannot be written: {exc.strerror or exc}") from None
     return path

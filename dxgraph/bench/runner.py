@@ -288,9 +288,15 @@ def _open_run(config: BenchConfig, store: Store, harness: Harness) -> list[GridS
             diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
             raise InputError(f"run {config.run_id!r} exists with a different grid (differs in "
                              f"{', '.join(diff)}); resume with the same options or use a new --run-id")
+    from dxgraph.bench.manifest import build_manifest
+    from dxgraph.store.tables import utcnow
+
+    cases = list({s.case.id: s.case for s in grid}.values())
+    manifest = build_manifest(config, cases, temperaments, started_at=utcnow().isoformat())
+    # On a resume the stored manifest (the first start's) is kept: create_run returns the row.
     store.create_run(config.run_id, kind=KIND, samples_total=len(grid),
                      config={"config": config.model_dump(mode="json"), "grid": identity,
-                             "keys_total": len(grid), "train_overlap": overlap})
+                             "keys_total": len(grid), "train_overlap": overlap, "manifest": manifest})
     return grid
 
 

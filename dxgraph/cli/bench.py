@@ -266,9 +266,13 @@ def report_cmd(
 
     if html_file:
         check_writable(html_file, "--html")
-    rep = build_report(_store(db), run_id, reps=reps, seed=seed)
+    store = _store(db)
+    rep = build_report(store, run_id, reps=reps, seed=seed)
     if html_file:
-        path = write_html(rep, html_file)
+        from dxgraph.bench.report import load_outcomes
+        from dxgraph.bench.report_samples import sample_rows
+
+        path = write_html(rep, html_file, sample_rows(store, run_id, load_outcomes(store, run_id)[0]))
         if not as_json:
             console.print(f"wrote {path}", highlight=False)
     if as_json:
@@ -286,8 +290,10 @@ def _print_report(rep: dict) -> None:
     synthetic = {True: "synthetic cases", False: "imported cases", "mixed": "mixed cases"}.get(rep["synthetic"], "")
     console.print(f"run {rep['run_id']!r} ({rep['status']}): {rep['samples_done']}/{rep['samples_total']} done, "
                   f"{rep['samples_failed']} failed{(' — ' + synthetic) if synthetic else ''}", highlight=False)
-    from dxgraph.bench.report import overlap_note
+    from dxgraph.bench.report import manifest_lines, overlap_note
 
+    for line in manifest_lines(rep.get("manifest") or {}):
+        _say("  " + line)
     if overlap_note(rep):
         _say(overlap_note(rep))
     if rep["samples_failed"]:

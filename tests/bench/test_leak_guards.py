@@ -87,3 +87,24 @@ async def test_the_consultation_span_carries_the_opaque_id(monkeypatch):
                                     agents.patient("rules"), None, strategy="single")
     assert seen["dxgraph.case_id"] == CaseView.from_case(case).case_id
     assert case.diagnosis not in seen["dxgraph.case_id"]
+
+
+def test_every_report_carries_the_run_manifest_and_the_html_lists_consultations(tmp_path):
+    """Issue 13, "a run manifest": stored with the run, printed in JSON, the table and HTML."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    runner = CliRunner()
+    assert runner.invoke(app, ["bench", "run", "--run-id", "m", *RUN, "--db", url]).exit_code == 0
+    rep = json.loads(runner.invoke(app, ["bench", "report", "m", "--json", "--reps", "10", "--db", url]).output)
+    man = rep["manifest"]
+    assert man["models"] == {"doctor": ["rules"], "patient": "rules", "judge": "rules"}
+    assert man["strategies"] == ["single"] and man["temperaments"] == ["neutral"] and man["split"] == "test"
+    assert len(man["case_set_sha256"]) == 64 and man["n_cases"] == 2 and man["seeds"]["case_draw"] == 0
+    assert man["max_turns"] == 14 and man["protocol"] == "dxgraph" and man["dxgraph_version"]
+    assert man["started_at"] and man["ended_at"] and man["status"] == "complete"
+    table = runner.invoke(app, ["bench", "report", "m", "--reps", "10", "--db", url]).output
+    assert "case_set_sha256: " + man["case_set_sha256"] in table
+    html_file = tmp_path / "r.html"
+    runner.invoke(app, ["bench", "report", "m", "--html", str(html_file), "--reps", "10", "--db", url])
+    page = html_file.read_text()
+    assert "Run manifest" in page and man["case_set_sha256"] in page
+    assert page.count('data-correct="') == 2 and 'data-filter="temperament"' in page and "PATIENT: " in page
