@@ -89,10 +89,15 @@ def score_value(value: Any) -> float | None:
 
 
 def outcome_from_result(key: str, case_id: str, temperament: str, strategy: str, doctor: str,
-                        result: SampleResult | str) -> Outcome:
-    """Build an ``Outcome`` from the ``SampleResult`` the runner stores for a sample."""
+                        result: SampleResult | str, judge_name: str | None = None) -> Outcome:
+    """Build an ``Outcome`` from the ``SampleResult`` the runner stores for a sample.
+
+    ``judge_name``: score with a judge added by ``bench judge`` instead of the run's own.
+    """
     if not isinstance(result, SampleResult):
         result = SampleResult.from_json(result)
+    if judge_name not in (None, "run"):
+        result = result.model_copy(update={"judge": result.judges.get(judge_name)})
     judge = result.judge
     # The judge's canonical truth keeps a synonym in a case file from splitting a class.
     truth = str((judge.true_label if judge else None) or result.truth)

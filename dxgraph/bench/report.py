@@ -37,12 +37,13 @@ def _run_or_error(store: Store, run_id: str):
     return run
 
 
-def load_outcomes(store: Store, run_id: str) -> tuple[list[Outcome], list[SampleRow], list[SampleRow]]:
+def load_outcomes(store: Store, run_id: str, judge: str | None = None
+                  ) -> tuple[list[Outcome], list[SampleRow], list[SampleRow]]:
     """Every assigned sample as an outcome (errored ones as ``failed``), plus the raw done
     and errored rows; failures count as wrong in the all-assigned accuracy."""
     done = store.samples(run_id, "done")
     failed = store.samples(run_id, "error")
-    outcomes = [outcome_from_result(r.key, r.case_id, r.temperament, r.strategy, r.doctor, r.result_json)
+    outcomes = [outcome_from_result(r.key, r.case_id, r.temperament, r.strategy, r.doctor, r.result_json, judge)
                 for r in done]
     outcomes += [failed_outcome(r.key, r.case_id, r.temperament, r.strategy, r.doctor) for r in failed]
     return outcomes, done, failed
@@ -106,12 +107,18 @@ def manifest_lines(manifest: dict[str, Any]) -> list[str]:
     return [f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in manifest.items()]
 
 
-def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """The run's report as a JSON-ready dict."""
+def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0,
+                 judge: str | None = None) -> dict[str, Any]:
+    """The run's report as a JSON-ready dict; ``judge`` picks a judge added by ``bench judge``."""
     run = _run_or_error(store, run_id)
     stored = json.loads(run.config_json or "{}")
     grid = stored.get("grid") or {}
-    outcomes, done, failed = load_outcomes(store, run_id)
+    if judge not in (None, "run"):
+        from dxgraph.bench.rejudge import judge_names
+
+        if judge not in (names := judge_names(store, run_id)):
+            raise InputError(f"run {run_id!r} has no judge {judge!r} (judges: {', '.join(names)})")
+    outcomes, done, failed = load_outcomes(store, run_id, judge)
     metrics = compute_metrics(outcomes, reps=reps, seed=seed, strategies=grid.get("strategies"),
                               temperaments=grid.get("temperaments"))
     tokens_in = tokens_out = 0
@@ -131,6 +138,7 @@ def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) 
         # Cases the rule doctor learned from (run with --allow-train-overlap): not a result.
         "evaluated_on_training_cases": len(stored.get("train_overlap") or []),
         "manifest": _manifest(run, stored, reps, seed),
+        "judge": judge or "run",
         "config": stored.get("config"),
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "sample_seconds": round(seconds, 3)},

@@ -258,6 +258,7 @@ def report_cmd(
     html_file: Annotated[Optional[str], typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
     reps: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    judge: Annotated[Optional[str], typer.Option(help="Score with this stored judge (default: the run's).")] = None,
     db: DbOpt = None,
 ) -> None:
     """Metrics of a run with 95% bootstrap intervals (JSON, HTML or a table)."""
@@ -267,12 +268,12 @@ def report_cmd(
     if html_file:
         check_writable(html_file, "--html")
     store = _store(db)
-    rep = build_report(store, run_id, reps=reps, seed=seed)
+    rep = build_report(store, run_id, reps=reps, seed=seed, judge=judge)
     if html_file:
         from dxgraph.bench.report import load_outcomes
         from dxgraph.bench.report_samples import sample_rows
 
-        path = write_html(rep, html_file, sample_rows(store, run_id, load_outcomes(store, run_id)[0]))
+        path = write_html(rep, html_file, sample_rows(store, run_id, load_outcomes(store, run_id, judge)[0]))
         if not as_json:
             console.print(f"wrote {path}", highlight=False)
     if as_json:
@@ -383,3 +384,8 @@ def list_cmd(db: DbOpt = None,
         table.add_row(r["run_id"], r["status"], str(r["samples_done"]), str(r["samples_failed"]),
                       str(r["samples_total"]), r["created_at"] or "")
     console.print(table)
+
+
+
+# `bench judge` and `bench agreement` live in their own module (size); importing it registers them.
+from dxgraph.cli import bench_judge as _bench_judge  # noqa: E402,F401
