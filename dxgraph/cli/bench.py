@@ -385,7 +385,3 @@ def list_cmd(db: DbOpt = None,
                       str(r["samples_total"]), r["created_at"] or "")
     console.print(table)
 
-
-
-# `bench judge` and `bench agreement` live in their own module (size); importing it registers them.
-from dxgraph.cli import bench_judge as _bench_judge  # noqa: E402,F401
