@@ -53,9 +53,12 @@ def main() -> None:
     chance = 1 / max(1, len(rep["confusion"]["labels"]))
     print(f"- chance (uniform over {len(rep['confusion']['labels'])} labels): {chance:.3f}\n")
     print("| metric | value | 95% CI | n |\n|---|---|---|---|")
-    for name in ("top1_accuracy", "top3_accuracy", "macro_f1", "weighted_f1", "abstention_rate",
+    for name in ("top1_accuracy", "top1_accuracy_all_assigned", "top3_accuracy", "macro_f1", "weighted_f1",
+                 "f1_3mdbench", "failure_rate", "other_rate", "unparseable_rate", "abstention_rate",
                  "mean_turns", "facts_elicited"):
         print(_row(name, m["overall"][name]))
+    no_support = [lab for lab, b in m["by_label"].items() if not b.get("support")]
+    print(f"\n- labels predicted but never true (no support, no F1): {', '.join(no_support) or 'none'}")
     print("\n### Top-1 accuracy by temperament\n\n| temperament | value | 95% CI | n |\n|---|---|---|---|")
     for t, block in m["by_temperament"].items():
         print(_row(t, block["top1_accuracy"]))

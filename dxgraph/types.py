@@ -7,6 +7,9 @@ never live here: tools pass those among themselves inside one indicator's run.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import secrets
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
@@ -21,7 +24,22 @@ __all__ = [
     "FinalDiagnosis",
     "Turn",
     "Scalar",
+    "opaque_case_id",
 ]
+
+# A secret per process unless pinned (DXGRAPH_CASE_SALT, to join traces of several processes):
+# an agent that learned the mapping in one run cannot reuse it in the next.
+_CASE_SALT = os.environ.get("DXGRAPH_CASE_SALT") or secrets.token_hex(16)
+
+
+def opaque_case_id(case_id: str, salt: str | None = None) -> str:
+    """The id an agent or a trace sees for a case: a salted hash, never the case file's id.
+
+    Case ids are often named after their label (``eczema-03``, 3MDBench's file names), so a
+    doctor shown the real id could read off the answer.
+    """
+    digest = hashlib.sha256(f"{salt or _CASE_SALT}|{case_id}".encode()).hexdigest()
+    return f"case-{digest[:12]}"
 
 Scalar = float | int | str | bool | None
 

@@ -41,6 +41,7 @@ from dxgraph.simulator.patient import (
 from dxgraph.types import Case, FinalDiagnosis, Turn
 
 REPEAT_SIMILARITY = 0.95  # a patient sentence this close to one already heard is a repeat
+SAME_TEXT = 0.999  # a complaint this close to a train case's is that case (leave-one-out)
 
 __all__ = ["KnowledgeBase", "RuleDoctor", "question_from_fact", "sentences"]
 
@@ -110,7 +111,10 @@ class KnowledgeBase:
         return kb
 
     def label_scores(self, vecs: np.ndarray, *, exclude_case: int | None = None, visual: bool = False) -> np.ndarray:
-        """``g_L``: best similarity of any of the sentence vectors to label L's train cases."""
+        """``g_L``: best similarity of any of the sentence vectors to label L's train cases.
+
+        ``exclude_case``: a case index or an array of them, left out (leave-one-out).
+        """
         L = len(self.labels)
         if vecs.size == 0:
             return np.zeros(L)
@@ -228,8 +232,25 @@ class RuleDoctor:
                 obs.append((turn.text, self.visual_beta, True))
         return obs
 
+    def own_cases(self, view: CaseView) -> np.ndarray:
+        """Leave-one-out: the train cases the consulted case is a copy of (its complaint verbatim).
+
+        Found from what the doctor sees, not from an id, so it holds for opaque ids and for a
+        run on the train split (allowed only by an explicit flag); those cases are left out of
+        the posterior and of the question choice, as if the base had been built without them.
+        """
+        cache = self.__dict__.setdefault("_own", {})
+        if view.chief_complaint not in cache:
+            vec = self.kb.embedder.embed([view.chief_complaint])
+            rows = np.flatnonzero(cosine_matrix(vec, self.kb.fact_vecs)[0] >= SAME_TEXT)
+            cache[view.chief_complaint] = np.unique(self.kb.fact_case[rows])
+        return cache[view.chief_complaint]
+
     def posterior(self, view: CaseView, transcript: Sequence[Turn]) -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
         """The posterior over ``kb.labels`` and each observation's log-score contribution."""
+        own = self.own_cases(view)
+        exclude = own if own.size else None
+        others = ~np.isin(self.kb.fact_case, own)
         logp = np.zeros(len(self.kb.labels))
         contributions = []
         heard: list[np.ndarray] = []
@@ -238,13 +259,13 @@ class RuleDoctor:
             if not visual:
                 # Sentences like "No idea." or "I'm so worried" resemble nothing in the base:
                 # they carry no evidence, and their noise would otherwise add up.
-                relevant = cosine_matrix(vecs, self.kb.fact_vecs).max(1) >= self.evidence_floor
+                relevant = cosine_matrix(vecs, self.kb.fact_vecs[others]).max(1) >= self.evidence_floor
                 # A fact the patient repeats is not new evidence: count each one once.
                 if heard:
                     relevant &= cosine_matrix(vecs, np.vstack(heard)).max(1) < REPEAT_SIMILARITY
                 vecs = vecs[relevant]
                 heard.extend(vecs)
-            delta = beta * self.kb.label_scores(vecs, visual=visual)
+            delta = beta * self.kb.label_scores(vecs, exclude_case=exclude, visual=visual)
             logp += delta
             contributions.append((text, delta))
         p = np.exp(logp - logp.max())
@@ -260,11 +281,18 @@ class RuleDoctor:
             self._terms = (e, e * s)
         return self._terms
 
-    def next_question(self, p: np.ndarray, asked: Sequence[str]) -> tuple[int | None, float]:
-        """The bank question with the largest expected information gain, and that gain."""
+    def next_question(self, p: np.ndarray, asked: Sequence[str],
+                      exclude: np.ndarray | None = None) -> tuple[int | None, float]:
+        """The bank question with the largest expected information gain, and that gain.
+
+        ``exclude``: train cases left out (leave-one-out) of the expectation.
+        """
         kb = self.kb
-        counts = np.bincount(kb.case_label, minlength=len(kb.labels)).astype(float)
-        weight = p[kb.case_label] / counts[kb.case_label]  # P(true case is c)
+        keep = np.ones(len(kb.case_label), dtype=bool)
+        if exclude is not None:
+            keep[exclude] = False
+        counts = np.bincount(kb.case_label[keep], minlength=len(kb.labels)).astype(float)
+        weight = np.where(keep, p[kb.case_label] / np.maximum(counts[kb.case_label], 1.0), 0.0)  # P(true case is c)
         # Cases the posterior has all but ruled out cannot change the expectation.
         weight = np.where(weight > 1e-6, weight, 0.0)
         e, es = self._outcome_terms()  # (Q, C, L)
@@ -299,7 +327,7 @@ class RuleDoctor:
         asked = [q for t in transcript if t.role == "doctor" for q in split_questions(t.text)]
         done = must_finalize or view.strategy == "single" or p.max() >= self.confidence
         if not done:
-            q, gain = self.next_question(p, asked)
+            q, gain = self.next_question(p, asked, self.own_cases(view))
             if q is not None and gain > self.min_gain:
                 action = DoctorAction(question=self.kb.questions[q])
                 return DoctorTurn(action=action, latency_ms=(time.perf_counter() - start) * 1000,

@@ -30,7 +30,7 @@ from dxgraph.agents.prompts import doctor_system_prompt, final_note, render_fina
 from dxgraph.errors import ModelError
 from dxgraph.models.base import ChatModel, GenerateConfig, ImagePart, Message, assistant, system, user
 from dxgraph.simulator import labels as label_table
-from dxgraph.types import Case, FinalDiagnosis, ImageRef, Turn
+from dxgraph.types import Case, FinalDiagnosis, ImageRef, Turn, opaque_case_id
 
 __all__ = [
     "Strategy",
@@ -78,7 +78,7 @@ class CaseView(BaseModel):
             raise ConfigError(f"unknown doctor strategy {strategy!r}; use one of {list(STRATEGIES)}")
         image = strategy != "dialogue"
         return cls(
-            case_id=case.id,
+            case_id=opaque_case_id(case.id),
             strategy=strategy,
             age=case.age,
             sex=case.sex,

@@ -212,11 +212,11 @@ async def run_consultation(
         max_turns=max_turns, on_turn=on_turn,
     )
     with get_tracer().start_as_current_span("consultation") as span:
-        span.set_attribute("dxgraph.case_id", case.id)
+        span.set_attribute("dxgraph.case_id", view.case_id)  # opaque: traces may leave the host
         span.set_attribute("dxgraph.strategy", strategy)
         span.set_attribute("dxgraph.persona", persona_name)
         state = await _graph().ainvoke(
-            {"case_id": case.id, "strategy": strategy, "turns": await _emit(ctx, [opening]),
+            {"case_id": view.case_id, "strategy": strategy, "turns": await _emit(ctx, [opening]),
              "questions": 0, "patient_ended": False, "final": None, "disclosed": {}},
             context=ctx,
             config={"recursion_limit": 2 * max_turns + 10},

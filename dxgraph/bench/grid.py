@@ -25,6 +25,8 @@ __all__ = [
     "GridSample",
     "Shard",
     "build_grid",
+    "read_case_ids",
+    "select_cases",
     "parse_shard",
     "sample_key",
     "shard_of",
@@ -35,6 +37,9 @@ STRATEGIES: tuple[str, ...] = ("single", "dialogue", "dialogue+image", "dialogue
 # change between resumes of the same run.
 _GRID_FIELDS = ("cases", "split", "doctors", "patient", "judge", "strategies", "temperaments",
                 "limit", "max_turns")
+# Fields added later enter a run's identity only when set, so runs stored before them resume.
+_OPTIONAL_GRID_FIELDS = ("seed", "case_ids")
+LIMIT_DRAW = "stratified-round-robin-v1"
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,12 @@ class BenchConfig(BaseModel):
         patient, judge: model specs for the simulated patient and the judge.
         strategies: doctor strategies, see ``STRATEGIES``.
         temperaments: ``["all"]`` or named temperaments.
-        limit: keep the first N cases (sorted by id) of the split.
+        limit: draw N cases of the split, seeded and stratified by label (``select_cases``).
+        seed: the seed of the ``limit`` draw.
+        case_ids: run exactly these case ids (``--cases-file``), before any ``limit``.
+        allow_train_overlap: run even though evaluated cases are in the rule doctor's
+            knowledge base; the run and its reports are then marked "evaluated on training
+            cases". Refused otherwise (a rule doctor scores 1.000 on its own base).
         max_turns: doctor turns per consultation.
         concurrency: consultations in flight at once.
         shard: ``I/N`` to run one slice of the grid.
@@ -100,6 +110,9 @@ class BenchConfig(BaseModel):
     strategies: list[str] = Field(default_factory=lambda: ["dialogue"], min_length=1)
     temperaments: list[str] = Field(default_factory=lambda: ["all"], min_length=1)
     limit: int | None = Field(default=None, ge=1)
+    seed: int = 0
+    case_ids: list[str] | None = None
+    allow_train_overlap: bool = False
     max_turns: int = Field(default=14, ge=1, le=200)
     concurrency: int = Field(default=8, ge=1, le=4096)
     shard: str | None = None
@@ -130,6 +143,11 @@ class BenchConfig(BaseModel):
         """The fields that fix the set of sample keys, with temperaments resolved."""
         data = {name: getattr(self, name) for name in _GRID_FIELDS}
         data["temperaments"] = list(temperaments)
+        if self.limit is not None:
+            data["limit_draw"] = LIMIT_DRAW
+            data["seed"] = self.seed
+        if self.case_ids is not None:
+            data["case_ids"] = list(self.case_ids)
         return data
 
     def shard_spec(self) -> Shard:
@@ -145,11 +163,64 @@ class GridSample:
     doctor: str
 
 
+def select_cases(cases: list[Case], limit: int | None, seed: int = 0,
+                 case_ids: list[str] | None = None) -> list[Case]:
+    """The cases a run plays, sorted by id.
+
+    ``case_ids`` keeps exactly those (an unknown id is an error, not a silent skip). ``limit``
+    then draws N cases stratified by label: labels in a seeded order take turns giving one
+    seeded-random case each, so N cases cover min(N, labels) labels and every label gets
+    floor(N/L) or one more while it has cases. The first N by id (the old rule) covered
+    5 labels with 10 bundled cases.
+    """
+    import random
+
+    chosen = sorted(cases, key=lambda c: c.id)
+    if case_ids is not None:
+        by_id = {c.id: c for c in chosen}
+        missing = [i for i in case_ids if i not in by_id]
+        if missing:
+            raise InputError(f"--cases-file names case {missing[0]!r}, which is not in the case set "
+                             f"({len(missing)} unknown id(s)); check --cases and --split")
+        keep = set(case_ids)
+        chosen = [c for c in chosen if c.id in keep]
+    if limit is None or limit >= len(chosen):
+        return chosen
+    rng = random.Random(seed)
+    groups: dict[str, list[Case]] = {}
+    for c in chosen:
+        groups.setdefault(c.diagnosis, []).append(c)
+    for group in groups.values():
+        rng.shuffle(group)
+    order = sorted(groups)
+    rng.shuffle(order)
+    picked: list[Case] = []
+    while len(picked) < limit:
+        for label in order:
+            if groups[label] and len(picked) < limit:
+                picked.append(groups[label].pop())
+    return sorted(picked, key=lambda c: c.id)
+
+
+def read_case_ids(path: str) -> list[str]:
+    """One case id per line (blank lines and ``#`` comments ignored); a CSV's first column."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--cases-file {path!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    ids = []
+    for line in text.splitlines():
+        item = line.split("#", 1)[0].split(",", 1)[0].strip()
+        if item and item != "case_id":
+            ids.append(item)
+    if not ids:
+        raise InputError(f"--cases-file {path!r} names no case ids; write one id per line")
+    return list(dict.fromkeys(ids))
+
+
 def build_grid(config: BenchConfig, cases: list[Case], temperaments: list[str]) -> list[GridSample]:
     """Every sample of the run in a fixed order (case, temperament, strategy, doctor)."""
-    chosen = sorted(cases, key=lambda c: c.id)
-    if config.limit is not None:
-        chosen = chosen[: config.limit]
+    chosen = select_cases(cases, config.limit, config.seed, config.case_ids)
     if not chosen:
         where = config.cases + (f" (split {config.split!r})" if config.split else "")
         raise InputError(f"no cases to run in {where!r}; check --cases and --split")

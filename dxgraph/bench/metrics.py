@@ -9,25 +9,49 @@ difference, not of each condition on its own.
 Everything is vectorised: replicate ``r`` is a row of per-case draw counts, every metric is
 a weighted sum over samples, so 1000 replicates cost a few matrix products.
 
-An abstention (``predicted_label is None``) is a wrong answer in every accuracy and F1
-figure, and is also reported on its own as ``abstention_rate``. Errored samples carry no
-answer at all and are left out (they are counted as ``samples_failed`` in the report).
+An answer that names no known label is wrong in every accuracy and F1 figure, and is
+counted by kind: ``other_rate`` (the doctor chose "other"), ``unparseable_rate`` (no usable
+answer, or free text the label table cannot place) and ``abstention_rate`` (no answer).
+
+A failed sample (errored, timed out) has no answer. The completed-sample figures leave it
+out, and ``top1_accuracy_all_assigned`` counts it as wrong over every assigned sample, so a
+doctor that crashes on hard cases cannot look better than one that answers them;
+``failure_rate`` is the failures' share.
+
+Macro-F1 averages over the labels *with support in the truth* (scikit-learn's ``labels=``
+with the true labels, as 3MDBench scores): a label that is only ever predicted is a false
+positive of the true label, not a class of its own with F1 = 0. In each bootstrap
+replicate the average runs over the labels the replicate's truth contains, so a label
+drawn out of the resample cannot drag the interval down. A label without support has no
+F1 (``None``, ``support`` 0), never 0.
+
+``f1_3mdbench`` is 3MDBench's headline: support-weighted F1 over the completed samples
+that gave an answer (abstained and unparseable dropped, as its "none" answers were).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-from dxgraph.bench.record import SampleResult
+from dxgraph.bench.outcome import (  # noqa: F401 - re-exported
+    ANSWER_KINDS,
+    Outcome,
+    answer_kind,
+    failed_outcome,
+    outcome_from_result,
+    score_value as _score,
+)
 
 __all__ = [
     "Outcome",
     "outcome_from_result",
+    "failed_outcome",
+    "answer_kind",
+    "ANSWER_KINDS",
     "compute_metrics",
     "group_metrics",
     "paired_differences",
@@ -38,78 +62,19 @@ __all__ = [
 
 CORE_METRICS: tuple[str, ...] = (
     "top1_accuracy",
+    "top1_accuracy_all_assigned",
     "top3_accuracy",
     "macro_f1",
     "weighted_f1",
+    "f1_3mdbench",
+    "failure_rate",
+    "other_rate",
+    "unparseable_rate",
     "abstention_rate",
     "mean_turns",
     "facts_elicited",
 )
-_ORDINAL = {
-    "no": 0.0, "yes": 1.0, "false": 0.0, "true": 1.0,
-    "unsatisfactory": 0.0, "satisfactory": 1.0, "excellent": 2.0,
-}
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One finished sample, reduced to what the metrics need.
-
-    ``predicted`` is the label scored against ``truth``: the truth itself when the judge
-    ruled the answer correct (so an LLM-judged synonym is not a false negative in F1),
-    ``None`` for an abstention, else the judge's canonical reading of the answer.
-    """
-
-    key: str
-    case_id: str
-    temperament: str
-    strategy: str
-    doctor: str
-    truth: str
-    predicted: str | None
-    correct: bool
-    top3_correct: bool
-    turns: float
-    facts_elicited: float | None = None
-    rubric: dict[str, float] = field(default_factory=dict)
-
-
-def _score(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        return _ORDINAL.get(value.strip().lower())
-    if isinstance(value, dict):  # {"score": 2, "rationale": "..."}
-        return _score(value.get("score", value.get("value")))
-    return None
-
-
-def outcome_from_result(key: str, case_id: str, temperament: str, strategy: str, doctor: str,
-                        result: SampleResult | str) -> Outcome:
-    """Build an ``Outcome`` from the ``SampleResult`` the runner stores for a sample."""
-    if not isinstance(result, SampleResult):
-        result = SampleResult.from_json(result)
-    judge = result.judge
-    # The judge's canonical truth keeps a synonym in a case file from splitting a class.
-    truth = str((judge.true_label if judge else None) or result.truth)
-    correct = bool(judge and judge.correct)
-    predicted = truth if correct else (judge.predicted_label if judge else None)
-    rubric = {}
-    for item, value in (judge.rubric if judge else {}).items():
-        s = _score(value)
-        if s is not None:
-            rubric[str(item)] = s
-    return Outcome(
-        key=key, case_id=case_id, temperament=temperament, strategy=strategy, doctor=doctor,
-        truth=truth, predicted=predicted or None, correct=correct,
-        top3_correct=bool(judge and judge.top3_correct) or correct,
-        turns=float(result.turns),
-        facts_elicited=float(result.facts_elicited),
-        rubric=rubric,
-    )
-
+_ALL_ASSIGNED = ("top1_accuracy_all_assigned", "failure_rate")  # n counts failed samples too
 
 # ----------------------------------------------------------------------------- core
 class _Design:
@@ -122,12 +87,18 @@ class _Design:
         n_lab = len(self.labels)
         self.correct = np.array([o.correct for o in outcomes], dtype=float)
         self.top3 = np.array([o.top3_correct for o in outcomes], dtype=float)
-        self.abstain = np.array([o.predicted is None for o in outcomes], dtype=float)
+        kinds = np.array([o.answer for o in outcomes], dtype=object)
+        self.done = (kinds != "failed").astype(float)
+        self.kind = {k: (kinds == k).astype(float) for k in ANSWER_KINDS}
+        # 3MDBench drops the "none" answers (abstained, unparseable) from its F1.
+        self.answered = self.done * (1.0 - self.kind["abstained"] - self.kind["unparseable"])
         self.turns = np.array([o.turns for o in outcomes], dtype=float)
         self.facts = np.array([np.nan if o.facts_elicited is None else o.facts_elicited for o in outcomes])
         truth = np.zeros((self.n, n_lab))
         pred = np.zeros((self.n, n_lab))
         for i, o in enumerate(outcomes):
+            if o.failed:
+                continue
             truth[i, index[o.truth]] = 1.0
             if o.predicted is not None and o.predicted in index:
                 pred[i, index[o.predicted]] = 1.0
@@ -144,6 +115,8 @@ class _Design:
 def _labels(outcomes: Iterable[Outcome]) -> list[str]:
     labs = set()
     for o in outcomes:
+        if o.failed:
+            continue
         labs.add(o.truth)
         if o.predicted is not None:
             labs.add(o.predicted)
@@ -167,32 +140,45 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def _metric_arrays(d: _Design, w: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Every metric for every replicate; ``w`` is (reps+1, n_samples). Also per-label F1."""
-    total = w.sum(axis=1)
-    out = {
-        "top1_accuracy": _safe_div(w @ d.correct, total),
-        "top3_accuracy": _safe_div(w @ d.top3, total),
-        "abstention_rate": _safe_div(w @ d.abstain, total),
-        "mean_turns": _safe_div(w @ d.turns, total),
-    }
-    facts_ok = ~np.isnan(d.facts)
-    out["facts_elicited"] = _safe_div(w @ np.where(facts_ok, d.facts, 0.0), w @ facts_ok.astype(float))
-    tp = w @ d.tp
-    support = w @ d.truth
-    predicted = w @ d.pred
+def _f1_parts(tp: np.ndarray, support: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-label F1 (NaN without support) and the macro / weighted means over supported labels."""
     fp, fn = predicted - tp, support - tp
-    present = (tp + fp + fn) > 0
-    f1 = _safe_div(2 * tp, 2 * tp + fp + fn)
-    f1_z = np.where(present, np.nan_to_num(f1), 0.0)
-    out["macro_f1"] = _safe_div(f1_z.sum(axis=1), present.sum(axis=1).astype(float))
-    out["weighted_f1"] = _safe_div((f1_z * support).sum(axis=1), support.sum(axis=1))
+    has_support = support > 0
+    f1 = np.where(has_support, _safe_div(2 * tp, 2 * tp + fp + fn), np.nan)
+    f1_z = np.nan_to_num(f1)
+    macro = _safe_div(f1_z.sum(axis=1), has_support.sum(axis=1).astype(float))
+    weighted = _safe_div((f1_z * support).sum(axis=1), support.sum(axis=1))
+    return f1, np.stack([macro, weighted])
+
+
+def _metric_arrays(d: _Design, w: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every metric for every replicate; ``w`` is (reps+1, n_samples). Also per-label F1.
+
+    ``w`` weighs every assigned sample; ``wd`` only the completed ones.
+    """
+    wd = w * d.done
+    assigned = w.sum(axis=1)
+    total = wd.sum(axis=1)
+    out = {
+        "top1_accuracy": _safe_div(wd @ d.correct, total),
+        "top1_accuracy_all_assigned": _safe_div(w @ d.correct, assigned),
+        "failure_rate": _safe_div(w @ d.kind["failed"], assigned),
+        "top3_accuracy": _safe_div(wd @ d.top3, total),
+        "other_rate": _safe_div(wd @ d.kind["other"], total),
+        "unparseable_rate": _safe_div(wd @ d.kind["unparseable"], total),
+        "abstention_rate": _safe_div(wd @ d.kind["abstained"], total),
+        "mean_turns": _safe_div(wd @ np.nan_to_num(d.turns), total),
+    }
+    facts_ok = ~np.isnan(d.facts) * d.done
+    out["facts_elicited"] = _safe_div(wd @ np.where(facts_ok > 0, d.facts, 0.0), wd @ facts_ok)
+    f1, (out["macro_f1"], out["weighted_f1"]) = _f1_parts(wd @ d.tp, wd @ d.truth, wd @ d.pred)
+    wa = w * d.answered
+    _, (_, out["f1_3mdbench"]) = _f1_parts(wa @ d.tp, wa @ d.truth, wa @ d.pred)
     for j, item in enumerate(d.rubric_items):
         col = d.rubric[:, j]
         ok = ~np.isnan(col)
-        out[f"rubric.{item}"] = _safe_div(w @ np.where(ok, col, 0.0), w @ ok.astype(float))
-    per_label_f1 = np.where(present, f1, np.nan)
-    return out, per_label_f1
+        out[f"rubric.{item}"] = _safe_div(wd @ np.where(ok, col, 0.0), wd @ ok.astype(float))
+    return out, f1
 
 
 def _summary(arr: np.ndarray, n: int) -> dict[str, Any]:
@@ -216,7 +202,8 @@ def group_metrics(outcomes: Sequence[Outcome], *, reps: int = 1000, seed: int = 
     d = _Design(outcomes, labels or _labels(outcomes))
     w_case, sample_case = _weights([o.case_id for o in outcomes], reps, seed)
     arrays, _ = _metric_arrays(d, w_case[:, sample_case])
-    return {name: _summary(arr, d.n) for name, arr in arrays.items()}
+    n_done = int(d.done.sum())
+    return {name: _summary(arr, d.n if name in _ALL_ASSIGNED else n_done) for name, arr in arrays.items()}
 
 
 def _per_label(outcomes: Sequence[Outcome], reps: int, seed: int) -> dict[str, dict[str, Any]]:
@@ -226,11 +213,14 @@ def _per_label(outcomes: Sequence[Outcome], reps: int, seed: int) -> dict[str, d
     _, f1 = _metric_arrays(d, w_case[:, sample_case])
     result: dict[str, dict[str, Any]] = {}
     for j, lab in enumerate(labels):
-        members = [o for o in outcomes if o.truth == lab]
+        members = [o for o in outcomes if o.truth == lab and not o.failed]
         block = group_metrics(members, reps=reps, seed=seed) if members else {}
-        block.pop("macro_f1", None)
-        block.pop("weighted_f1", None)
+        for name in ("macro_f1", "weighted_f1", "f1_3mdbench", "top1_accuracy_all_assigned", "failure_rate"):
+            block.pop(name, None)
+        # Without support a label has no F1 (it was only ever predicted): shown as such, not as 0.
         block["f1"] = _summary(f1[:, j], len(members))
+        block["support"] = len(members)
+        block["predicted"] = sum(1 for o in outcomes if o.predicted == lab and not o.failed)
         result[lab] = block
     return result
 
@@ -294,14 +284,20 @@ def paired_differences(outcomes: Sequence[Outcome], by: str, *, reps: int = 1000
 
 
 def confusion_matrix(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """Counts of truth (rows) by answer (columns); abstentions get their own column."""
+    """Counts of truth (rows) by answer (columns); "other", unparseable and abstained answers
+    get a column each. Failed samples have no truth row: they are counted in ``failed``."""
     labels = _labels(outcomes)
-    cols = labels + ["(abstained)"]
+    extra = {"other": "(other)", "unparseable": "(unparseable)", "abstained": "(abstained)"}
+    cols = labels + list(extra.values())
     index = {lab: i for i, lab in enumerate(cols)}
     m = np.zeros((len(labels), len(cols)), dtype=int)
     for o in outcomes:
-        m[index[o.truth], index[o.predicted if o.predicted is not None else "(abstained)"]] += 1
-    return {"labels": labels, "columns": cols, "matrix": m.tolist()}
+        if o.failed:
+            continue
+        col = o.predicted if o.predicted is not None else extra.get(o.answer, "(unparseable)")
+        m[index[o.truth], index[col]] += 1
+    return {"labels": labels, "columns": cols, "matrix": m.tolist(),
+            "failed": sum(1 for o in outcomes if o.failed)}
 
 
 def compute_metrics(outcomes: Sequence[Outcome], *, reps: int = 1000, seed: int = 0,
@@ -321,7 +317,9 @@ def compute_metrics(outcomes: Sequence[Outcome], *, reps: int = 1000, seed: int 
     """
     outcomes = list(outcomes)
     out: dict[str, Any] = {"bootstrap": {"reps": reps, "seed": seed, "unit": "case", "ci": 0.95},
-                           "n_samples": len(outcomes), "n_cases": len({o.case_id for o in outcomes})}
+                           "n_samples": sum(1 for o in outcomes if not o.failed),
+                           "n_failed": sum(1 for o in outcomes if o.failed),
+                           "n_cases": len({o.case_id for o in outcomes})}
     if not outcomes:
         out.update(overall={}, by_temperament={}, by_strategy={}, by_doctor={}, by_label={},
                    paired={}, confusion={"labels": [], "columns": [], "matrix": []})

@@ -35,6 +35,8 @@ class SampleResult(BaseModel):
     synthetic: bool = True
     final: FinalDiagnosis
     judge: JudgeResult | None = None
+    judges: dict[str, JudgeResult] = Field(
+        default_factory=dict, description="further judges' verdicts by name (`dxgraph bench judge`), never overwritten")
     disclosed: dict[str, int] = Field(default_factory=dict)
     facts_elicited: float = 0.0
     n_facts: int = 0

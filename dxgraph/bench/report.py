@@ -17,12 +17,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-from dxgraph.bench.metrics import Outcome, compute_metrics, difference, outcome_from_result
+from dxgraph.bench.metrics import Outcome, compute_metrics, difference, failed_outcome, outcome_from_result
 from dxgraph.bench.record import SampleResult
+from dxgraph.bench.report_samples import samples_html
 from dxgraph.errors import InputError
 from dxgraph.store import SampleRow, Store
 
-__all__ = ["load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
+__all__ = ["manifest_lines", "overlap_note", "load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
            "write_html"]
 
 _KIND = re.compile(r"[A-Za-z_][\w.]*(?=:|\s\(|$)")  # the runner's "Type: message (file:line)"
@@ -36,12 +37,15 @@ def _run_or_error(store: Store, run_id: str):
     return run
 
 
-def load_outcomes(store: Store, run_id: str) -> tuple[list[Outcome], list[SampleRow], list[SampleRow]]:
-    """The finished samples as outcomes, plus the raw done and errored rows."""
+def load_outcomes(store: Store, run_id: str, judge: str | None = None
+                  ) -> tuple[list[Outcome], list[SampleRow], list[SampleRow]]:
+    """Every assigned sample as an outcome (errored ones as ``failed``), plus the raw done
+    and errored rows; failures count as wrong in the all-assigned accuracy."""
     done = store.samples(run_id, "done")
     failed = store.samples(run_id, "error")
-    outcomes = [outcome_from_result(r.key, r.case_id, r.temperament, r.strategy, r.doctor, r.result_json)
+    outcomes = [outcome_from_result(r.key, r.case_id, r.temperament, r.strategy, r.doctor, r.result_json, judge)
                 for r in done]
+    outcomes += [failed_outcome(r.key, r.case_id, r.temperament, r.strategy, r.doctor) for r in failed]
     return outcomes, done, failed
 
 
@@ -83,12 +87,38 @@ def _synthetic(rows: list[SampleRow]) -> bool | str | None:
     return flags.pop() if len(flags) == 1 else "mixed"
 
 
-def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """The run's report as a JSON-ready dict."""
+def _manifest(run, stored: dict[str, Any], reps: int, seed: int) -> dict[str, Any]:
+    """The stored manifest with the end time and this report's bootstrap settings.
+
+    Runs stored before manifests existed get what the run row still knows.
+    """
+    manifest = dict(stored.get("manifest") or {"started_at": run.created_at.isoformat() if run.created_at else None})
+    finished = run.status in ("complete", "partial", "interrupted")
+    manifest["ended_at"] = run.updated_at.isoformat() if finished and run.updated_at else None
+    manifest["status"] = run.status
+    manifest.setdefault("seeds", {})
+    manifest["seeds"] = {**manifest["seeds"], "bootstrap": seed}
+    manifest["bootstrap_reps"] = reps
+    return manifest
+
+
+def manifest_lines(manifest: dict[str, Any]) -> list[str]:
+    """``key: value`` lines of a manifest, nested values as compact JSON."""
+    return [f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in manifest.items()]
+
+
+def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0,
+                 judge: str | None = None) -> dict[str, Any]:
+    """The run's report as a JSON-ready dict; ``judge`` picks a judge added by ``bench judge``."""
     run = _run_or_error(store, run_id)
     stored = json.loads(run.config_json or "{}")
     grid = stored.get("grid") or {}
-    outcomes, done, failed = load_outcomes(store, run_id)
+    if judge not in (None, "run"):
+        from dxgraph.bench.rejudge import judge_names
+
+        if judge not in (names := judge_names(store, run_id)):
+            raise InputError(f"run {run_id!r} has no judge {judge!r} (judges: {', '.join(names)})")
+    outcomes, done, failed = load_outcomes(store, run_id, judge)
     metrics = compute_metrics(outcomes, reps=reps, seed=seed, strategies=grid.get("strategies"),
                               temperaments=grid.get("temperaments"))
     tokens_in = tokens_out = 0
@@ -105,6 +135,10 @@ def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) 
         "samples_done": len(done),
         "samples_failed": len(failed),
         "synthetic": _synthetic(done),
+        # Cases the rule doctor learned from (run with --allow-train-overlap): not a result.
+        "evaluated_on_training_cases": len(stored.get("train_overlap") or []),
+        "manifest": _manifest(run, stored, reps, seed),
+        "judge": judge or "run",
         "config": stored.get("config"),
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "sample_seconds": round(seconds, 3)},
@@ -121,8 +155,8 @@ def compare_runs(store: Store, run_a: str, run_b: str, *, reps: int = 1000, seed
     any (same cases, temperaments, strategies, doctors), else paired on shared cases."""
     for rid in (run_a, run_b):
         _run_or_error(store, rid)
-    out_a, _, _ = load_outcomes(store, run_a)
-    out_b, _, _ = load_outcomes(store, run_b)
+    out_a = [o for o in load_outcomes(store, run_a)[0] if not o.failed]
+    out_b = [o for o in load_outcomes(store, run_b)[0] if not o.failed]
     shared = {o.key for o in out_a} & {o.key for o in out_b}
     if shared:
         side_a = [o for o in out_a if o.key in shared]
@@ -180,6 +214,10 @@ def _confusion_png(conf: dict[str, Any]) -> str | None:
     size = max(4.0, 0.32 * len(conf["columns"]) + 2)
     fig, ax = plt.subplots(figsize=(size, size * 0.9))
     ax.imshow(m, cmap="Blues")
+    for (i, j), count in np.ndenumerate(m):  # counts in the cells, not only shades
+        if count:
+            ax.text(j, i, str(int(count)), ha="center", va="center", fontsize=6,
+                    color="white" if count > m.max() / 2 else "black")
     ax.set_xticks(range(len(conf["columns"])), conf["columns"], rotation=90, fontsize=7)
     ax.set_yticks(range(len(conf["labels"])), conf["labels"], fontsize=7)
     ax.set_xlabel("answer")
@@ -202,14 +240,42 @@ def _table(groups: dict[str, dict[str, Any]], metrics: list[str], first: str) ->
     return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{rows}</table>"
 
 
-def render_html(report: dict[str, Any]) -> str:
+def overlap_note(report: dict[str, Any]) -> str:
+    """The warning every report of a run on the doctor's own knowledge base carries ("" if none)."""
+    n = report.get("evaluated_on_training_cases") or 0
+    if not n:
+        return ""
+    return (f"EVALUATED ON TRAINING CASES: {n} evaluated case(s) are in the rule doctor's knowledge base "
+            "(run with --allow-train-overlap); its figures here are not a result.")
+
+
+def _overlap_banner(report: dict[str, Any]) -> str:
+    note = overlap_note(report)
+    return f'<p class="banner" style="background:#f8d7da">{html.escape(note)}</p>' if note else ""
+
+
+def _label_table(by_label: dict[str, dict[str, Any]]) -> str:
+    """Per-label rows; a label nobody had (only predicted) says "no support", not F1 0."""
+    rows = ""
+    for lab, block in by_label.items():
+        if not block.get("support"):
+            cells = f'<td colspan="3">no support (predicted {block.get("predicted", 0)} times)</td>'
+        else:
+            cells = "".join(f"<td>{_fmt(block.get(m))}</td>" for m in ("top1_accuracy", "f1", "abstention_rate"))
+        rows += f"<tr><td>{html.escape(lab)}</td><td>{block.get('support', 0)}</td>{cells}</tr>"
+    return ("<table><tr><th>label</th><th>support</th><th>top1_accuracy</th><th>f1</th><th>abstention_rate</th>"
+            f"</tr>{rows}</table>")
+
+
+def render_html(report: dict[str, Any], samples: list[dict[str, Any]] | None = None) -> str:
     """A self-contained page (no external assets) drawn from ``build_report``'s dict."""
     import matplotlib
 
     matplotlib.use("Agg")
     m = report["metrics"]
     overall = m.get("overall") or {}
-    core = ["top1_accuracy", "top3_accuracy", "macro_f1", "weighted_f1", "abstention_rate",
+    core = ["top1_accuracy", "top1_accuracy_all_assigned", "top3_accuracy", "macro_f1", "weighted_f1",
+            "f1_3mdbench", "failure_rate", "other_rate", "unparseable_rate", "abstention_rate",
             "mean_turns", "facts_elicited"]
     synthetic = report.get("synthetic")
     if synthetic is True:
@@ -222,8 +288,8 @@ def render_html(report: dict[str, Any]) -> str:
         banner = "No finished samples: whether the cases are synthetic is unknown."
     plots = [
         _confusion_png(report.get("confusion") or {}),
-        _bars(m.get("by_temperament") or {}, "macro_f1", "Macro-F1 by temperament (95% CI)"),
-        _bars(m.get("by_strategy") or {}, "macro_f1", "Macro-F1 by strategy (95% CI)"),
+        _bars(m.get("by_temperament") or {}, "top1_accuracy", "Top-1 accuracy by temperament (95% CI)"),
+        _bars(m.get("by_strategy") or {}, "top1_accuracy", "Top-1 accuracy by strategy (95% CI)"),
         _bars({k.split(".", 1)[1]: {"score": v} for k, v in overall.items() if k.startswith("rubric.")},
               "score", "Rubric means (95% CI)"),
     ]
@@ -242,17 +308,21 @@ def render_html(report: dict[str, Any]) -> str:
 td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}.banner{{background:#fff3cd;padding:.6em;border:1px solid #e0c36b}}
 img{{max-width:100%;margin:.5em}}</style></head><body>
 <h1>{title}</h1>
-<p class="banner">{html.escape(banner)}</p>
+<p class="banner">{html.escape(banner)}</p>{_overlap_banner(report)}
 <p>Status <b>{html.escape(str(report['status']))}</b>: {report['samples_done']} of {report['samples_total']} samples done,
 {report['samples_failed']} failed. Intervals: 95% bootstrap over cases ({report['bootstrap']['reps']} replicates).
-Abstentions count as wrong.</p>
+Abstained, unparseable and "other" answers count as wrong; failed samples count as wrong in
+top1_accuracy_all_assigned only. Macro-F1 averages over labels with support in the truth.</p>
+<h2>Run manifest</h2><table>{"".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+    for k, v in (line.split(": ", 1) for line in manifest_lines(report.get("manifest") or {})))}</table>
 <h2>Overall</h2>{_table({"all": overall}, core, "")}
 <h2>By temperament</h2>{_table(m.get("by_temperament") or {}, core, "temperament")}
 <h2>By strategy</h2>{_table(m.get("by_strategy") or {}, core, "strategy")}
 <h2>By doctor</h2>{_table(m.get("by_doctor") or {}, core, "doctor")}
 <h2>Plots</h2>{imgs}
 {paired}
-<h2>By label</h2>{_table(m.get("by_label") or {}, ["top1_accuracy", "f1", "abstention_rate"], "label")}
+<h2>By label</h2>{_label_table(m.get("by_label") or {})}
+{samples_html(samples or [])}
 <h2>Errors</h2><ul>{kinds}</ul><table><tr><th>sample</th><th>error</th></tr>{errors}</table>
 </body></html>"""
 
@@ -279,10 +349,11 @@ def check_writable(path: str | Path, flag: str = "path") -> Path:
     return path
 
 
-def write_html(report: dict[str, Any], path: str | Path) -> Path:
+def write_html(report: dict[str, Any], path: str | Path, samples: list[dict[str, Any]] | None = None) -> Path:
+    """Write the page; ``samples`` (``report_samples.sample_rows``) adds the consultation list."""
     path = check_writable(path, "--html")
     try:
-        path.write_text(render_html(report), encoding="utf-8")
+        path.write_text(render_html(report, samples), encoding="utf-8")
     except OSError as exc:
         raise InputError(f"--html {str(path)!r} cannot be written: {exc.strerror or exc}") from None
     return path

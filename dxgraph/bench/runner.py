@@ -30,7 +30,7 @@ from dxgraph.errors import InputError, ModelError
 from dxgraph.store import SampleRow, Store
 from dxgraph.types import Case, Turn
 
-__all__ = ["RunSummary", "Harness", "SimulatorHarness", "run_benchmark", "retry", "KIND"]
+__all__ = ["RunSummary", "Harness", "SimulatorHarness", "run_benchmark", "retry", "train_overlap", "KIND"]
 
 KIND = "dialogue"
 
@@ -100,6 +100,14 @@ class SimulatorHarness:
             loaded = load_personas()
             self._personas = dict(loaded) if isinstance(loaded, dict) else {p.name: p for p in loaded}
         return self._personas
+
+    def knowledge_cases(self) -> list[Case]:
+        """The cases the run's doctors learned from: the rule doctor's train split."""
+        if "rules" not in self.config.doctors:
+            return []
+        from dxgraph.simulator.cases import load_cases
+
+        return list(load_cases(source=self.config.cases, split="train"))
 
     def temperaments(self) -> list[str]:
         from dxgraph.simulator.personas import TEMPERAMENTS
@@ -241,10 +249,33 @@ def _check_images(grid: list[GridSample]) -> None:
             seen.add(ref.path)
 
 
+def train_overlap(grid: list[GridSample], harness: Harness) -> list[str]:
+    """Evaluated case ids that are in a doctor's knowledge base (same id or same complaint)."""
+    known = getattr(harness, "knowledge_cases", None)
+    kb = known() if known is not None else []
+    if not kb:
+        return []
+    ids = {c.id for c in kb}
+    complaints = {c.chief_complaint.strip() for c in kb}
+    return sorted({s.case.id for s in grid if s.case.id in ids or s.case.chief_complaint.strip() in complaints})
+
+
+def _check_overlap(config: BenchConfig, grid: list[GridSample], harness: Harness) -> list[str]:
+    overlap = train_overlap(grid, harness)
+    if overlap and not config.allow_train_overlap:
+        n_cases = len({s.case.id for s in grid})
+        raise InputError(f"{len(overlap)} of the {n_cases} evaluated cases (first: {overlap[0]!r}) are in the rule "
+                         "doctor's knowledge base (the train split), so its accuracy there is not a result; run on "
+                         "--split test, or pass --allow-train-overlap to run anyway (the run and its reports are "
+                         "then marked 'evaluated on training cases')")
+    return overlap
+
+
 def _open_run(config: BenchConfig, store: Store, harness: Harness) -> list[GridSample]:
     temperaments = harness.temperaments()
     grid = build_grid(config, harness.load_cases(), temperaments)
     _check_images(grid)
+    overlap = _check_overlap(config, grid, harness)
     identity = config.grid_identity(temperaments)
     existing = store.get_run(config.run_id)
     if existing is not None:
@@ -257,9 +288,15 @@ def _open_run(config: BenchConfig, store: Store, harness: Harness) -> list[GridS
             diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
             raise InputError(f"run {config.run_id!r} exists with a different grid (differs in "
                              f"{', '.join(diff)}); resume with the same options or use a new --run-id")
+    from dxgraph.bench.manifest import build_manifest
+    from dxgraph.store.tables import utcnow
+
+    cases = list({s.case.id: s.case for s in grid}.values())
+    manifest = build_manifest(config, cases, temperaments, started_at=utcnow().isoformat())
+    # On a resume the stored manifest (the first start's) is kept: create_run returns the row.
     store.create_run(config.run_id, kind=KIND, samples_total=len(grid),
                      config={"config": config.model_dump(mode="json"), "grid": identity,
-                             "keys_total": len(grid)})
+                             "keys_total": len(grid), "train_overlap": overlap, "manifest": manifest})
     return grid
 
 

@@ -61,6 +61,12 @@ def _echo_summary(s, store) -> None:
     console.print(f"run {s.run_id!r}: {s.status} — {s.samples_done}/{s.samples_total} done, "
                   f"{s.samples_failed} failed; this call ran {s.ran} ({s.errors} errors), "
                   f"skipped {s.skipped} already done, {s.seconds:.1f} s", highlight=False)
+    run = store.get_run(s.run_id)
+    overlap = json.loads(run.config_json or "{}").get("train_overlap") if run is not None else None
+    if overlap:
+        from dxgraph.bench.report import overlap_note
+
+        _say(overlap_note({"evaluated_on_training_cases": len(overlap)}))
     if not s.samples_failed:
         return
     from dxgraph.bench.report import error_kinds
@@ -166,7 +172,12 @@ def run(
     judge: Annotated[Optional[str], typer.Option(help="Judge model spec (default: rules).")] = None,
     strategy: Annotated[Optional[list[str]], typer.Option(help="Doctor strategy (repeat for several).")] = None,
     temperaments: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
-    limit: Annotated[Optional[int], typer.Option(help="Only the first N cases.")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="Only N cases, drawn seeded and stratified by label.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --limit draw.")] = 0,
+    allow_train_overlap: Annotated[bool, typer.Option(
+        "--allow-train-overlap", help="Run even on cases in the rule doctor's knowledge base (marked in reports).")] = False,
+    cases_file: Annotated[Optional[str], typer.Option("--cases-file",
+                                                      help="Run exactly the case ids listed in this file.")] = None,
     concurrency: Annotated[int, typer.Option(help="Consultations in flight at once.")] = 8,
     shard: Annotated[Optional[str], typer.Option(help="I/N: run one slice of the grid.")] = None,
     max_turns: Annotated[int, typer.Option(help="Doctor turns per consultation.")] = 14,
@@ -180,7 +191,7 @@ def run(
     """
     from pydantic import ValidationError
 
-    from dxgraph.bench.grid import BenchConfig
+    from dxgraph.bench.grid import BenchConfig, read_case_ids
     from dxgraph.bench.runner import run_benchmark
     from dxgraph.config import load_settings, role_spec
 
@@ -197,6 +208,8 @@ def run(
             run_id=run_id, cases=cases, split=None if split == "all" else split,
             doctors=doctors, patient=patient_spec, judge=judge_spec,
             strategies=strategy or ["dialogue"], temperaments=_temperaments(temperaments), limit=limit,
+            seed=seed, case_ids=read_case_ids(cases_file) if cases_file else None,
+            allow_train_overlap=allow_train_overlap,
             concurrency=concurrency, shard=shard, max_turns=max_turns, sample_timeout_s=timeout,
         )
     except ValidationError as exc:
@@ -246,6 +259,7 @@ def report_cmd(
     html_file: Annotated[Optional[str], typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
     reps: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    judge: Annotated[Optional[str], typer.Option(help="Score with this stored judge (default: the run's).")] = None,
     db: DbOpt = None,
 ) -> None:
     """Metrics of a run with 95% bootstrap intervals (JSON, HTML or a table)."""
@@ -254,9 +268,13 @@ def report_cmd(
 
     if html_file:
         check_writable(html_file, "--html")
-    rep = build_report(_store(db), run_id, reps=reps, seed=seed)
+    store = _store(db)
+    rep = build_report(store, run_id, reps=reps, seed=seed, judge=judge)
     if html_file:
-        path = write_html(rep, html_file)
+        from dxgraph.bench.report import load_outcomes
+        from dxgraph.bench.report_samples import sample_rows
+
+        path = write_html(rep, html_file, sample_rows(store, run_id, load_outcomes(store, run_id, judge)[0]))
         if not as_json:
             console.print(f"wrote {path}", highlight=False)
     if as_json:
@@ -274,6 +292,12 @@ def _print_report(rep: dict) -> None:
     synthetic = {True: "synthetic cases", False: "imported cases", "mixed": "mixed cases"}.get(rep["synthetic"], "")
     console.print(f"run {rep['run_id']!r} ({rep['status']}): {rep['samples_done']}/{rep['samples_total']} done, "
                   f"{rep['samples_failed']} failed{(' — ' + synthetic) if synthetic else ''}", highlight=False)
+    from dxgraph.bench.report import manifest_lines, overlap_note
+
+    for line in manifest_lines(rep.get("manifest") or {}):
+        _say("  " + line)
+    if overlap_note(rep):
+        _say(overlap_note(rep))
     if rep["samples_failed"]:
         _say("failed samples by error kind:")
         _echo_errors(rep.get("error_kinds") or [], rep["run_id"])
@@ -287,7 +311,9 @@ def _print_report(rep: dict) -> None:
     if rep["samples_failed"]:
         _say(f"metrics below cover the {rep['samples_done']} completed samples only; "
              f"re-run the failed ones with: dxgraph bench retry {rep['run_id']}")
-    metrics = ["top1_accuracy", "top3_accuracy", "macro_f1", "abstention_rate", "mean_turns", "facts_elicited"]
+        _say(f"except top1_accuracy_all_assigned, which counts the {rep['samples_failed']} failed samples as wrong")
+    metrics = ["top1_accuracy", "top1_accuracy_all_assigned", "top3_accuracy", "macro_f1", "other_rate",
+               "unparseable_rate", "abstention_rate", "mean_turns", "facts_elicited"]
     for title, groups in (("overall", {"all": rep["metrics"].get("overall", {})}),
                           ("temperament", rep["metrics"].get("by_temperament", {})),
                           ("strategy", rep["metrics"].get("by_strategy", {}))):
@@ -359,3 +385,4 @@ def list_cmd(db: DbOpt = None,
         table.add_row(escape(r["run_id"]), r["status"], str(r["samples_done"]), str(r["samples_failed"]),
                       str(r["samples_total"]), r["created_at"] or "")
     console.print(table)
+

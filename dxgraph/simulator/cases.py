@@ -290,12 +290,13 @@ def assign_splits(cases: Sequence[Case], train_fraction: float = 0.5) -> list[Ca
 
 
 def leaked_labels(case: Case) -> list[str]:
-    """Labels the patient-facing text names that give the answer away (should be empty).
+    """Labels the agent-facing text names that give the answer away (should be empty).
 
-    Only the chief complaint and the facts reach the patient; a mention there of the
-    case's own label (or any synonym of it) lets a doctor read the answer off the dialogue.
+    The chief complaint and the facts reach the patient (and through it the doctor), and
+    the visual findings reach the doctor directly under the image strategies; a mention in
+    any of them of the case's own label (or a synonym) lets a doctor read off the answer.
     """
     own = label_table.normalize_label(case.diagnosis) or case.diagnosis
-    texts = [case.chief_complaint, *(f.text for f in case.facts)]
+    texts = [case.chief_complaint, *(f.text for f in case.facts), case.visual_findings or ""]
     return [lab for t in texts for lab in label_table.find_labels(t) if lab == own]
 

@@ -140,6 +140,17 @@ class Store:
                 run.updated_at = utcnow()
             return run
 
+    def update_result(self, run_id: str, key: str, change) -> bool:
+        """Rewrite a done sample's ``result_json`` as ``change(old_json) -> new_json`` under the
+        row's lock (two judges writing at once both land); False when the sample is not done."""
+        with self.session() as s, s.begin():
+            row = s.exec(select(SampleRow).where(SampleRow.run_id == run_id, SampleRow.key == key,
+                                                 SampleRow.status == "done").with_for_update()).first()
+            if row is None:
+                return False
+            row.result_json = change(row.result_json)
+            return True
+
     def get_run(self, run_id: str) -> RunRow | None:
         with self.session() as s:
             return s.get(RunRow, run_id)

@@ -91,3 +91,22 @@ def test_a_repeated_answer_is_counted_once(kb):
     thrice, contributions = doctor.posterior(view, turns(3))
     assert abs(once - thrice).max() < 1e-9
     assert abs(contributions[1][1]).max() > 0 and abs(contributions[-1][1]).max() == 0
+
+
+def test_posterior_leaves_the_consulted_train_case_out(kb):
+    """Leave-one-out: a train case's posterior is the one a base without it would give."""
+    train = load_cases(split="train")
+    case = train[5]
+    without = KnowledgeBase.build([c for c in train if c.id != case.id], embedder=kb.embedder)
+    assert without.labels == kb.labels  # every label keeps another train case
+    transcript = [Turn(index=0, role="patient", text=case.chief_complaint),
+                  Turn(index=1, role="doctor", text="Tell me more."),
+                  Turn(index=2, role="patient", text=" ".join(f.text for f in case.facts[:3]))]
+    view = CaseView.from_case(case, "dialogue+image")
+    full = RuleDoctor(kb)
+    assert full.own_cases(view).tolist() == [train.index(case)]
+    p_full, _ = full.posterior(view, transcript)
+    p_without, _ = RuleDoctor(without).posterior(view, transcript)
+    assert p_full == pytest.approx(p_without, abs=1e-9)
+    # A test case is not in the base: nothing is left out.
+    assert full.own_cases(CaseView.from_case(load_cases(split="test")[0])).size == 0

@@ -109,9 +109,10 @@ def test_corrupt_photo_refuses_an_image_run(tmp_path, monkeypatch, capsys):
     assert "corrupt or truncated" in err and "Traceback" not in err
     _assert_nothing_stored(url)
     # A text-only run never shows the photo, so it does not need the photo to open.
+    (tmp_path / "ids.txt").write_text("bad-07\n")
     code, out, err = _run_main(monkeypatch, capsys, "bench", "run", "--run-id", "text", "--cases", str(folder),
-                               "--split", "all", "--limit", "1", "--temperaments", "neutral", "--db", url,
-                               "--no-progress")
+                               "--split", "test", "--cases-file", str(tmp_path / "ids.txt"), "--temperaments",
+                               "neutral", "--db", url, "--no-progress")
     assert code == 0 and "complete" in out, (out, err)
     assert [r.case_id for r in Store(url).samples("text", "done")] == ["bad-07"]
 

@@ -98,8 +98,8 @@ def test_per_label_and_confusion():
     assert m["by_label"]["A"]["top1_accuracy"]["value"] == pytest.approx(0.5)
     assert m["by_label"]["A"]["f1"]["value"] == pytest.approx(2 / 3)
     cm = confusion_matrix(outs)
-    assert cm["columns"][-1] == "(abstained)"
-    assert cm["matrix"] == [[1, 1, 0], [0, 1, 1]]
+    assert cm["columns"][-3:] == ["(other)", "(unparseable)", "(abstained)"]
+    assert cm["matrix"] == [[1, 1, 0, 0, 0], [0, 1, 0, 0, 1]]
 
 
 def test_outcome_from_result_uses_judge_and_rubric_scores():
@@ -150,3 +150,108 @@ def test_stored_records_load_typed_and_a_renamed_field_is_an_error_not_a_wrong_a
     with pytest.raises(ValidationError):
         outcome_from_result("k", "c", "neutral", "dialogue", "rules", renamed)
     assert SampleResult.from_json(rec.model_dump_json()) == rec
+
+
+# ----------------------------------------------------------------- issue 13: statistics
+def _noisy_run(n_cases=60, labels=("A", "B", "C", "D", "E", "F", "G", "H"), seed=3):
+    """Cases with a doctor right ~75% of the time, wrong answers spread over all labels."""
+    rng = np.random.default_rng(seed)
+    outs = []
+    for i in range(n_cases):
+        truth = labels[i % len(labels)]
+        pred = truth if rng.random() < 0.75 else labels[int(rng.integers(len(labels)))]
+        outs.append(_o(f"c{i:03d}", truth, pred))
+    return outs
+
+
+def test_macro_f1_is_over_labels_with_support_and_equals_sklearn_labels_of_the_truth():
+    # "Z" is predicted but never true: it is a false positive of A, not a class with F1 = 0.
+    outs = [_o("c1", "A", "A"), _o("c2", "A", "Z"), _o("c3", "B", "B"), _o("c4", "B", "B")]
+    m = group_metrics(outs, reps=0)
+    truth = [o.truth for o in outs]
+    pred = [o.predicted for o in outs]
+    expected = f1_score(truth, pred, labels=sorted(set(truth)), average="macro")
+    assert m["macro_f1"]["value"] == pytest.approx(expected)  # (2/3 + 1) / 2, old code: / 3
+
+
+def test_bootstrap_mean_of_macro_f1_sits_near_the_point_estimate():
+    # The bundled test split's shape: 17 labels, two cases each, wrong answers spread.
+    labels = tuple(f"L{i:02d}" for i in range(17))
+    d_outs = _noisy_run(n_cases=34, labels=labels)
+    point = group_metrics(d_outs, reps=0)["macro_f1"]["value"]
+    from dxgraph.bench.metrics import _Design, _labels, _metric_arrays, _weights
+
+    d = _Design(d_outs, _labels(d_outs))
+    w, idx = _weights([o.case_id for o in d_outs], 2000, 0)
+    arrays, _ = _metric_arrays(d, w[:, idx])
+    boot = arrays["macro_f1"][1:]
+    # The old average over every label with any TP/FP/FN put the mean 0.034 below the point
+    # here (a label drawn out of the truth but still predicted entered with F1 = 0); now 0.015.
+    assert abs(np.nanmean(boot) - point) < 0.025
+
+
+def test_a_label_without_support_has_no_f1_not_zero():
+    outs = [_o("c1", "A", "A"), _o("c2", "A", "Z"), _o("c3", "B", "B")]
+    by_label = compute_metrics(outs, reps=50)["by_label"]
+    assert by_label["Z"]["f1"]["value"] is None
+    assert by_label["Z"]["support"] == 0 and by_label["Z"]["predicted"] == 1
+    assert by_label["A"]["support"] == 2
+
+
+def test_failures_count_as_wrong_in_the_all_assigned_accuracy():
+    from dxgraph.bench.metrics import failed_outcome
+
+    outs = [_o("c1", "A", "A"), _o("c2", "B", "B"),
+            failed_outcome("c3|neutral|dialogue|rules", "c3", "neutral", "dialogue", "rules"),
+            failed_outcome("c4|neutral|dialogue|rules", "c4", "neutral", "dialogue", "rules")]
+    m = compute_metrics(outs, reps=100)
+    overall = m["overall"]
+    assert overall["top1_accuracy"]["value"] == pytest.approx(1.0)
+    assert overall["top1_accuracy"]["n"] == 2
+    assert overall["top1_accuracy_all_assigned"]["value"] == pytest.approx(0.5)
+    assert overall["top1_accuracy_all_assigned"]["n"] == 4
+    assert overall["failure_rate"]["value"] == pytest.approx(0.5)
+    assert m["n_failed"] == 2 and m["confusion"]["failed"] == 2
+    # A doctor crashing on the hard cases does not look better than one answering them wrong.
+    honest = compute_metrics([_o("c1", "A", "A"), _o("c2", "B", "B"), _o("c3", "A", "B"), _o("c4", "B", "A")],
+                             reps=0)["overall"]
+    assert overall["top1_accuracy_all_assigned"]["value"] == honest["top1_accuracy"]["value"]
+
+
+def _record(label, *, basis="", correct=False, predicted=None, match="table"):
+    from dxgraph.bench.judge import JudgeResult
+    from dxgraph.bench.record import SampleResult
+    from dxgraph.types import FinalDiagnosis
+
+    return SampleResult(truth="acne", final=FinalDiagnosis(label=label, basis=basis),
+                        judge=JudgeResult(correct=correct, top3_correct=correct, predicted_label=predicted,
+                                          true_label="acne", match=match, rubric={}, judge="rules"))
+
+
+def test_other_unparseable_and_abstained_are_three_separate_counts():
+    recs = {
+        "c1": _record("acne", correct=True, predicted="acne"),
+        "c2": _record("other", match="unmatched"),
+        "c3": _record(None, basis="no usable answer after repairs: label 'x' is not in the answer list",
+                      match="abstained"),
+        "c4": _record(None, match="abstained"),
+        "c5": _record("some rash", match="unmatched"),
+    }
+    outs = [outcome_from_result(f"{c}|n|d|r", c, "n", "d", "r", r) for c, r in recs.items()]
+    assert [o.answer for o in outs] == ["label", "other", "unparseable", "abstained", "unparseable"]
+    m = group_metrics(outs, reps=0)
+    assert m["other_rate"]["value"] == pytest.approx(0.2)
+    assert m["unparseable_rate"]["value"] == pytest.approx(0.4)
+    assert m["abstention_rate"]["value"] == pytest.approx(0.2)
+    cm = confusion_matrix(outs)
+    row = dict(zip(cm["columns"], cm["matrix"][cm["labels"].index("acne")]))
+    assert (row["(other)"], row["(unparseable)"], row["(abstained)"]) == (1, 2, 1)
+
+
+def test_3mdbench_f1_drops_none_answers_but_strict_f1_does_not():
+    outs = [_o("c1", "A", "A"), _o("c2", "A", None), _o("c3", "B", "B"), _o("c4", "B", "A")]
+    m = group_metrics(outs, reps=0)
+    truth = ["A", "B", "B"]
+    pred = ["A", "B", "A"]
+    assert m["f1_3mdbench"]["value"] == pytest.approx(f1_score(truth, pred, average="weighted"))
+    assert m["weighted_f1"]["value"] < m["f1_3mdbench"]["value"]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from dxgraph.bench.grid import shard_of
+from dxgraph.bench.grid import select_cases, shard_of
 from dxgraph.testing.stub_server import StubServer
 from dxgraph.simulator.cases import load_cases
 from dxgraph.simulator.personas import TEMPERAMENTS
@@ -50,7 +50,8 @@ def _summary(proc: subprocess.Popen, timeout: float) -> tuple[int, int, int]:
 
 @pytest.mark.slow
 def test_shards_with_one_sigkilled_and_restarted_store_exactly_the_grid(db_url, tmp_path):
-    cases = sorted(c.id for c in load_cases("bundled", split="test"))[:CASES]
+    # The cases `--limit CASES` draws (seeded, stratified by label), so the keys match the run's.
+    cases = sorted(c.id for c in select_cases(load_cases("bundled", split="test"), CASES))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     store = Store(db_url)
     with StubServer(responder=StubAgents(), delay_s=0.1) as server:

@@ -55,11 +55,11 @@ def test_split_is_deterministic_by_case_number():
     assert len(train) + len(test) == len(CASES) and all(c.split == "test" for c in test)
 
 
-def test_no_case_leaks_its_own_label_to_the_patient():
-    # Only the chief complaint and the facts reach the patient; none may name the label.
+def test_no_case_leaks_its_own_label_to_an_agent():
+    # The complaint and facts reach the patient, the visual findings the doctor: none may name the label.
     for c in CASES + IMAGING:
         assert leaked_labels(c) == [], c.id
-        for text in [c.chief_complaint, *(f.text for f in c.facts)]:
+        for text in [c.chief_complaint, *(f.text for f in c.facts), c.visual_findings or ""]:
             assert c.diagnosis not in lt.find_labels(text), (c.id, text)
 
 
@@ -68,6 +68,12 @@ def test_leak_check_catches_a_synonym():
     leaky = case.model_copy(update={"facts": [*case.facts[:1], case.facts[1].model_copy(
         update={"text": "My sister said it looks like nettle rash."})]})
     assert leaked_labels(leaky) == ["hives"]
+
+
+def test_leak_check_scans_the_visual_findings_the_doctor_reads():
+    case = get_case("caries-04")
+    leaky = case.model_copy(update={"visual_findings": "Large cavitated carious lesion on a lower molar."})
+    assert leaked_labels(leaky) == ["caries"]
 
 
 def test_cases_are_synthetic_realistic_shapes():
