@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxgraph.errors import InputError
 from dxgraph.models.embeddings import Embedder, cosine_matrix, get_embedder
-from dxgraph.simulator.disclosure import DisclosurePolicy, Match
+from dxgraph.simulator.disclosure import DisclosurePolicy, Match, TurnPlan
 from dxgraph.types import Case, Disclosure, Turn
 
 __all__ = [
@@ -326,6 +326,12 @@ class RulePatient:
         chosen = [i for i in order if ok[i] and score[i] >= best - RELATIVE_MARGIN][:limit]
         return [(self._case.facts[i].id, float(score[i]), bool(direct[i] >= self.threshold)) for i in chosen]
 
+    def plan(self, questions: list[str]) -> TurnPlan:
+        """What the persona's policy releases for these questions (the LLM patient uses it too)."""
+        if self._policy is None:
+            raise InputError("RulePatient.plan called before reset(case, persona)")
+        return self._policy.plan([self.match_detail(q) for q in questions], self.disclosed, first_person)
+
     async def step(self, doctor_text: str, images_shown: bool = False) -> PatientReply:
         """Answer each question in ``doctor_text`` as the persona's disclosure policy allows;
         end when it asks nothing, ask to end when the persona's patience runs out."""
@@ -338,7 +344,7 @@ class RulePatient:
             text = self._style.farewell(self._rng)
             return PatientReply(text=text, end=True, latency_ms=(time.perf_counter() - start) * 1000,
                                 disclosure=Disclosure(words=len(text.split())))
-        plan = self._policy.plan([self.match_detail(q) for q in questions], self.disclosed, first_person)
+        plan = self.plan(questions)
         parts: list[str] = []
         for told in plan.answers:
             if told is None:
