@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from dxgraph.bench.fidelity import fidelity_html, patient_fidelity
 from dxgraph.bench.metrics import Outcome, compute_metrics, difference, outcome_from_result
 from dxgraph.bench.record import SampleResult
 from dxgraph.errors import InputError
@@ -113,6 +114,7 @@ def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0) 
         "bootstrap": metrics.pop("bootstrap"),
         "confusion": metrics.pop("confusion"),
         "metrics": metrics,
+        "patient": patient_fidelity(done, reps=reps, seed=seed),
     }
 
 
@@ -252,6 +254,7 @@ Abstentions count as wrong.</p>
 <h2>By doctor</h2>{_table(m.get("by_doctor") or {}, core, "doctor")}
 <h2>Plots</h2>{imgs}
 {paired}
+{fidelity_html(report.get("patient"))}
 <h2>By label</h2>{_table(m.get("by_label") or {}, ["top1_accuracy", "f1", "abstention_rate"], "label")}
 <h2>Errors</h2><ul>{kinds}</ul><table><tr><th>sample</th><th>error</th></tr>{errors}</table>
 </body></html>"""
