@@ -124,14 +124,17 @@ class LLMPatient:
         model: the patient model.
         max_tokens: reply budget per turn.
         embedder: for matching questions to facts (default: the shared MiniLM embedder).
+        worries: feared symptoms for a worrying persona (default: as ``RulePatient``).
     """
 
-    def __init__(self, model: ChatModel, *, max_tokens: int = 300, embedder: Embedder | None = None):
+    def __init__(self, model: ChatModel, *, max_tokens: int = 300, embedder: Embedder | None = None,
+                 worries: list[str] | None = None):
         self.model = model
         self.spec = getattr(model, "spec", "llm")
         self.max_tokens = max_tokens
         self.disclosed: dict[str, int] = {}
         self._embedder = embedder
+        self._worries = worries
         self._policy: RulePatient | None = None
         self._messages: list[Message] = []
         self._fact_ids: set[str] = set()
@@ -148,7 +151,7 @@ class LLMPatient:
         self.disclosed = {}
         self._fact_ids = {f.id for f in case.facts}
         self._schema = _output_for(tuple(sorted(self._fact_ids)))
-        self._policy = RulePatient(self._embedder)
+        self._policy = RulePatient(self._embedder, worries=self._worries)
         self._policy.reset(case, persona, seed)
         who = ", ".join(
             x for x in (f"{case.age} years old" if case.age else "", case.sex or "") if x

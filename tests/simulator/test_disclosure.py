@@ -200,3 +200,57 @@ async def test_nothing_the_patient_says_names_a_diagnosis_over_all_cases_tempera
                         assert case.diagnosis.lower() not in worry.lower()
                     if r.end:
                         break
+
+
+# ------------------------------------------------------------------ the LLM patient, scripted
+def _reply(text="Okay.", ids=(), end=False):
+    return {"reply": text, "revealed_fact_ids": list(ids), "end_consultation": end}
+
+
+async def test_llm_patient_gets_only_the_released_facts_and_the_behaviour():
+    from dxgraph.models.scripted import ScriptedModel
+    from dxgraph.simulator.patient_llm import LLMPatient
+
+    model = ScriptedModel([_reply("It itches.", ["itch", "meds"])])
+    p = LLMPatient(model)
+    p.reset(CASE, persona(direct_only=True), seed=0)
+    r = await p.step("Does the rash itch?")
+    system_text, turn_text = model.calls[0][0].text, model.calls[0][-1].text
+    assert "answer only what" not in system_text.lower()
+    assert "only when asked about that exact thing" in system_text
+    assert "[itch]" in turn_text and "[meds]" not in turn_text and "silvery" not in turn_text
+    assert r.revealed == ["itch"]  # an id the policy did not release is dropped
+    assert r.disclosure.asked == ["itch"] and r.disclosure.words == 2
+
+
+@pytest.mark.parametrize("knob, expect", [
+    ({"volunteer": 1.0}, "Also bring up, unasked"),
+    ({"worry": 1.0}, "Voice this fear"),
+    ({"severity": "amplify", "severity_rate": 1.0}, "worse and worse"),
+    ({"patience": 1}, "ask to end the consultation"),
+])
+async def test_llm_patient_turn_note_follows_each_knob(knob, expect):
+    from dxgraph.models.scripted import ScriptedModel
+    from dxgraph.simulator.patient_llm import LLMPatient
+
+    notes = {}
+    for on in (False, True):
+        model = ScriptedModel([_reply("Yes.", ["itch"])])
+        p = LLMPatient(model, worries=["My joints ache every morning."])
+        p.reset(CASE, persona(**knob) if on else persona(), seed=0)
+        r = await p.step("Does the rash itch?")
+        notes[on] = (model.calls[0][-1].text, r)
+    assert expect not in notes[False][0] and expect in notes[True][0]
+    if "patience" in knob:
+        assert notes[True][1].end and not notes[False][1].end  # the policy's end request holds
+
+
+async def test_llm_patient_reply_naming_the_label_is_recorded_as_a_leak():
+    from dxgraph.models.scripted import ScriptedModel
+    from dxgraph.simulator.patient_llm import LLMPatient
+
+    model = ScriptedModel([_reply("I think it is psoriasis.", ["itch"]), _reply("It itches.", ["itch"])])
+    p = LLMPatient(model)
+    p.reset(CASE, persona(), seed=0)
+    assert (await p.step("Does the rash itch?")).disclosure.label_leaks == ["psoriasis"]
+    assert (await p.step("Does it itch at night?")).disclosure.label_leaks == []
