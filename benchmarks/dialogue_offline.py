@@ -1,6 +1,6 @@
 """Offline dialogue benchmark: the bundled test split x 5 temperaments, rule agents only.
 
-Targets (issue 4): the whole grid in <= 120 s on 2 cores; the rule doctor's top-1 accuracy
+Targets (issue 4, issue 12): the whole grid in <= 30 s on 2 cores; the rule doctor's top-1 accuracy
 with the rule patient well above chance (>= 50 %), never reading the case label.
 
     python benchmarks/dialogue_offline.py [--concurrency 4] [--reps 1000]
@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from dxgraph.bench.fidelity import fidelity_markdown  # noqa: E402
 from dxgraph.bench.grid import BenchConfig  # noqa: E402
 from dxgraph.bench.report import build_report  # noqa: E402
 from dxgraph.bench.runner import run_benchmark  # noqa: E402
@@ -48,7 +49,7 @@ def main() -> None:
     print(f"- cases: bundled split {args.split!r}, synthetic: {rep['synthetic']}; {rep['samples_total']} samples "
           f"({rep['metrics']['overall']['top1_accuracy']['n']} done, {rep['samples_failed']} failed), "
           f"status {summary.status}")
-    print(f"- wall time: **{wall:.1f} s** (target <= 120 s on 2 cores; {os.cpu_count()} CPUs here), "
+    print(f"- wall time: **{wall:.1f} s** (target <= 30 s on 2 cores; {os.cpu_count()} CPUs here), "
           f"concurrency {args.concurrency}")
     chance = 1 / max(1, len(rep["confusion"]["labels"]))
     print(f"- chance (uniform over {len(rep['confusion']['labels'])} labels): {chance:.3f}\n")
@@ -67,6 +68,8 @@ def main() -> None:
         print("\n### Paired top-1 differences between temperaments\n\n| pair | value | 95% CI | cases |\n|---|---|---|---|")
         for pair, block in pairs.items():
             print(_row(pair, block["top1_accuracy"]))
+    print("\n### Patient fidelity and doctor-side effects by temperament (value [95% CI])\n")
+    print(fidelity_markdown(rep["patient"]))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ __all__ = [
     "Diagnosis",
     "FinalDiagnosis",
     "Turn",
+    "Disclosure",
     "Scalar",
     "opaque_case_id",
 ]
@@ -179,6 +180,25 @@ class FinalDiagnosis(_Frozen):
     basis: str = ""
 
 
+class Disclosure(_Frozen):
+    """What a simulated patient's turn carried: the record the judge and the fidelity report read.
+
+    Fact ids keep their identity through a severity transformation, so the judge still knows
+    what was disclosed; distractors and digressions carry no fact and are never counted as one.
+    """
+
+    asked: list[str] = Field(default_factory=list, description="fact ids told because a question matched them")
+    direct: list[str] = Field(default_factory=list, description="of those, the ones a question asked about directly")
+    volunteered: list[str] = Field(default_factory=list, description="fact ids told unasked")
+    withheld: list[str] = Field(default_factory=list, description="matched fact ids the policy kept back")
+    severity: dict[str, Literal["minimised", "amplified"]] = Field(default_factory=dict)
+    distractors: list[str] = Field(default_factory=list, description="feared symptoms the case does not have")
+    digressions: int = 0
+    words: int = 0
+    end_request: bool = False
+    label_leaks: list[str] = Field(default_factory=list, description="labels the reply named (LLM patient)")
+
+
 class Turn(_Frozen):
     """One utterance in a consultation, with its cost."""
 
@@ -191,3 +211,4 @@ class Turn(_Frozen):
     output_tokens: int = 0
     tool: str | None = None
     end: bool = False
+    disclosure: Disclosure | None = None

@@ -110,10 +110,12 @@ class KnowledgeBase:
         kb.outcome_loglik = kb._simulate(match_threshold, np.array(cats))
         return kb
 
-    def label_scores(self, vecs: np.ndarray, *, exclude_case: int | None = None, visual: bool = False) -> np.ndarray:
+    def label_scores(self, vecs: np.ndarray, *, exclude_case: int | None = None, visual: bool = False,
+                     fact_sims: np.ndarray | None = None) -> np.ndarray:
         """``g_L``: best similarity of any of the sentence vectors to label L's train cases.
 
         ``exclude_case``: a case index or an array of them, left out (leave-one-out).
+        ``fact_sims`` (the rows' cosines to ``fact_vecs``, already computed) saves the product.
         """
         L = len(self.labels)
         if vecs.size == 0:
@@ -121,7 +123,7 @@ class KnowledgeBase:
         if visual:
             per_case = cosine_matrix(vecs, self.visual_vecs).max(0)
         else:
-            sims = cosine_matrix(vecs, self.fact_vecs).max(0)  # (F,)
+            sims = (cosine_matrix(vecs, self.fact_vecs) if fact_sims is None else fact_sims).max(0)  # (F,)
             per_case = np.full(len(self.case_label), -1.0)
             np.maximum.at(per_case, self.fact_case, sims)
         if exclude_case is not None:
@@ -256,16 +258,26 @@ class RuleDoctor:
         heard: list[np.ndarray] = []
         for text, beta, visual in self._observations(view, transcript):
             vecs = self.kb.embedder.embed(sentences(text) or [text])
+            fact_sims = None
             if not visual:
+                # The posterior is recomputed from the whole transcript every turn: keep each
+                # text's cosines to the base, the one product whose size grows with the base.
+                cache = self.__dict__.setdefault("_fact_sims", {})
+                if text not in cache:
+                    if len(cache) > 1024:
+                        cache.clear()
+                    cache[text] = cosine_matrix(vecs, self.kb.fact_vecs)
+                fact_sims = cache[text]
                 # Sentences like "No idea." or "I'm so worried" resemble nothing in the base:
                 # they carry no evidence, and their noise would otherwise add up.
-                relevant = cosine_matrix(vecs, self.kb.fact_vecs[others]).max(1) >= self.evidence_floor
+                relevant = fact_sims[:, others].max(1) >= self.evidence_floor
                 # A fact the patient repeats is not new evidence: count each one once.
                 if heard:
                     relevant &= cosine_matrix(vecs, np.vstack(heard)).max(1) < REPEAT_SIMILARITY
                 vecs = vecs[relevant]
+                fact_sims = fact_sims[relevant]
                 heard.extend(vecs)
-            delta = beta * self.kb.label_scores(vecs, exclude_case=exclude, visual=visual)
+            delta = beta * self.kb.label_scores(vecs, exclude_case=exclude, visual=visual, fact_sims=fact_sims)
             logp += delta
             contributions.append((text, delta))
         p = np.exp(logp - logp.max())

@@ -133,6 +133,7 @@ async def _patient(state: DialogueState, runtime: Runtime[DialogueContext]) -> d
         input_tokens=reply.input_tokens,
         output_tokens=reply.output_tokens,
         end=reply.end,
+        disclosure=getattr(reply, "disclosure", None),
     )
     return {
         "turns": await _emit(ctx, [turn]),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from dxgraph.bench.judge import JudgeResult
-from dxgraph.types import Case, FinalDiagnosis
+from dxgraph.types import Case, Disclosure, FinalDiagnosis
 
 __all__ = ["SampleResult", "TokenUsage"]
 
@@ -45,6 +45,8 @@ class SampleResult(BaseModel):
     ended_by: str = ""
     tokens: TokenUsage = Field(default_factory=TokenUsage)
     seconds: float = 0.0
+    disclosures: list[Disclosure] = Field(
+        default_factory=list, description="the patient's disclosure record, one per reply (rows before it: [])")
 
     @classmethod
     def from_consultation(cls, case: Case, res) -> SampleResult:
@@ -54,6 +56,7 @@ class SampleResult(BaseModel):
             disclosed=dict(res.disclosed), facts_elicited=res.facts_elicited, n_facts=len(case.facts),
             turns=res.doctor_turns, messages=len(res.turns), ended_by=res.ended_by,
             tokens=TokenUsage(input=res.input_tokens, output=res.output_tokens), seconds=res.seconds,
+            disclosures=[t.disclosure for t in res.turns if t.role == "patient" and t.disclosure is not None],
         )
 
     @classmethod

@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from dxgraph.bench.fidelity import fidelity_html, patient_fidelity
 from dxgraph.bench.metrics import Outcome, compute_metrics, difference, failed_outcome, outcome_from_result
 from dxgraph.bench.record import SampleResult
 from dxgraph.bench.report_samples import samples_html
@@ -147,6 +148,7 @@ def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0,
         "bootstrap": metrics.pop("bootstrap"),
         "confusion": metrics.pop("confusion"),
         "metrics": metrics,
+        "patient": patient_fidelity(done, reps=reps, seed=seed),
     }
 
 
@@ -321,6 +323,7 @@ top1_accuracy_all_assigned only. Macro-F1 averages over labels with support in t
 <h2>By doctor</h2>{_table(m.get("by_doctor") or {}, core, "doctor")}
 <h2>Plots</h2>{imgs}
 {paired}
+{fidelity_html(report.get("patient"))}
 <h2>By label</h2>{_label_table(m.get("by_label") or {})}
 {samples_html(samples or [])}
 <h2>Errors</h2><ul>{kinds}</ul><table><tr><th>sample</th><th>error</th></tr>{errors}</table>

@@ -1,13 +1,15 @@
 """Simulated and human patients, each an environment with ``reset`` and ``step``.
 
 A patient knows only its case's facts (never the diagnosis or the differential) and tells
-them only when asked: disclosure is gated per fact and recorded (fact id -> turn index), so
-the benchmark can report how much of each case the doctor elicited. The end of a
+them as its temperament's disclosure policy allows (``disclosure.py``: volunteered, withheld,
+cut short, softened or amplified, with worries and asides): disclosure is gated per fact and
+recorded (fact id -> turn index, plus a ``Disclosure`` record per turn), so the benchmark can
+report how much of each case the doctor elicited and how the patient behaved. The end of a
 consultation is an explicit field (``PatientReply.end``), never a magic word in the text.
 
 - ``RulePatient``: offline and deterministic given a seed. Each question in the doctor's
-  message is matched to the facts by embedding cosine similarity; matched facts are told in
-  the first person, in the temperament's voice; otherwise the patient says it does not know.
+  message is matched to the facts by embedding cosine similarity; the policy decides which
+  matched (and unasked) facts are told, in the first person, in the temperament's voice.
 - ``LLMPatient``: a model plays the persona and answers with a JSON object
   ``{reply, revealed_fact_ids, end_consultation}``.
 - ``HumanPatient``: a person types the replies (the demo).
@@ -25,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dxgraph.errors import InputError
 from dxgraph.models.embeddings import Embedder, cosine_matrix, get_embedder
-from dxgraph.types import Case, Turn
+from dxgraph.simulator.disclosure import DisclosurePolicy, Match, TurnPlan
+from dxgraph.types import Case, Disclosure, Turn
 
 __all__ = [
     "PatientReply",
@@ -70,6 +73,13 @@ _AXES = (
 )
 
 
+_POLICY_LINES = {
+    "worry": ["I'm scared this could come next: {worry}"],
+    "impatient": ["I already told you that."],
+    "end_request": ["Can we wrap this up, please?"],
+}
+
+
 def _templates(persona, key: str, default: list[str]) -> list[str]:
     """A persona's phrase list for ``key``, from its ``templates`` (dict or object)."""
     source = getattr(persona, "templates", None) or getattr(persona, "style", None)
@@ -107,9 +117,17 @@ class PersonaStyle:
         return rng.choice(self.farewells)
 
     def answer(self, parts: list[str], rng: random.Random) -> str:
-        if hasattr(self.persona, "answer"):  # a Persona: wrapper plus seeded asides/questions back
-            return self.persona.answer(" ".join(parts), rng)
-        return rng.choice(self.answers).format(answer=" ".join(parts)).strip()
+        return self.voice(parts, rng)[0]
+
+    def voice(self, parts: list[str], rng: random.Random) -> tuple[str, int]:
+        """The wrapped answer and how many off-topic asides it carries."""
+        if hasattr(self.persona, "voice"):  # a Persona: wrapper plus seeded asides/questions back
+            return self.persona.voice(" ".join(parts), rng)
+        return rng.choice(self.answers).format(answer=" ".join(parts)).strip(), 0
+
+    def line(self, key: str, rng: random.Random, **fields) -> str:
+        """One line of a template list the policy needs (worry, impatient, end_request)."""
+        return rng.choice(_templates(self.persona, key, _POLICY_LINES[key])).format(**fields).strip()
 
 
 def persona_style(persona) -> PersonaStyle:
@@ -175,6 +193,7 @@ class PatientReply(BaseModel):
     latency_ms: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    disclosure: Disclosure | None = None
 
 
 @runtime_checkable
@@ -240,13 +259,15 @@ def first_person(fact: str) -> str:
 
 
 class RulePatient:
-    """Offline patient: answers what was asked from the facts, nothing more.
+    """Offline patient: answers from the facts as its persona's disclosure policy allows.
 
     Args:
         embedder: the sentence embedder (default: the shared all-MiniLM-L6-v2).
         threshold: cosine similarity for a question to count as asking about a fact.
         max_facts: at most this many facts told per question (default: the persona's
             verbosity).
+        worries: feared symptoms a worrying persona draws from (default: typical complaints
+            of the case's differential, from the bundled train split).
     """
 
     spec = "rules"
@@ -257,6 +278,7 @@ class RulePatient:
         *,
         threshold: float = MATCH_THRESHOLD,
         max_facts: int | None = None,
+        worries: list[str] | None = None,
     ):
         self.embedder = embedder or get_embedder()
         self.threshold = threshold
@@ -267,6 +289,8 @@ class RulePatient:
         self._rng = random.Random(0)
         self._turn = 0
         self._fact_vecs = np.zeros((0, 384), dtype=np.float32)
+        self._policy: DisclosurePolicy | None = None
+        self.worries = worries
 
     def reset(self, case: Case, persona, seed: int = 0) -> Turn:
         """Start a consultation; return the opening (the complaint in the persona's voice)."""
@@ -276,11 +300,18 @@ class RulePatient:
         self._turn = 0
         self.disclosed = {}
         self._fact_vecs = self.embedder.embed([f.text for f in case.facts])
+        self._policy = DisclosurePolicy(case, getattr(persona, "behaviour", None),
+                                        random.Random(f"{seed}:{case.id}:policy"), self.worries)
         text = self._style.opening(case.chief_complaint, self._rng)
         return Turn(index=0, role="patient", text=text)
 
     def match(self, question: str) -> list[tuple[str, float]]:
         """The facts a question asks about, best first: ``[(fact_id, cosine), ...]``."""
+        return [(fid, score) for fid, score, _ in self.match_detail(question)]
+
+    def match_detail(self, question: str) -> list[Match]:
+        """``match`` plus whether each fact was asked about directly (its own words, not
+        only its topic): ``[(fact_id, score, direct), ...]``."""
         if self._case is None or not self._case.facts:
             return []
         qv = self.embedder.embed([question])
@@ -293,35 +324,43 @@ class RulePatient:
         order = np.argsort(-score, kind="stable")
         limit = self.max_facts or (self._style.verbosity if self._style else 2)
         chosen = [i for i in order if ok[i] and score[i] >= best - RELATIVE_MARGIN][:limit]
-        return [(self._case.facts[i].id, float(score[i])) for i in chosen]
+        return [(self._case.facts[i].id, float(score[i]), bool(direct[i] >= self.threshold)) for i in chosen]
+
+    def plan(self, questions: list[str]) -> TurnPlan:
+        """What the persona's policy releases for these questions (the LLM patient uses it too)."""
+        if self._policy is None:
+            raise InputError("RulePatient.plan called before reset(case, persona)")
+        return self._policy.plan([self.match_detail(q) for q in questions], self.disclosed, first_person)
 
     async def step(self, doctor_text: str, images_shown: bool = False) -> PatientReply:
-        """Answer each question in ``doctor_text``; end when it asks nothing."""
+        """Answer each question in ``doctor_text`` as the persona's disclosure policy allows;
+        end when it asks nothing, ask to end when the persona's patience runs out."""
         if self._case is None:
             raise InputError("RulePatient.step called before reset(case, persona)")
         start = time.perf_counter()
         self._turn += 1
         questions = split_questions(doctor_text)
         if not questions:
-            return PatientReply(
-                text=self._style.farewell(self._rng),
-                end=True,
-                latency_ms=(time.perf_counter() - start) * 1000,
-            )
-        facts = {f.id: f for f in self._case.facts}
-        said: list[str] = []
+            text = self._style.farewell(self._rng)
+            return PatientReply(text=text, end=True, latency_ms=(time.perf_counter() - start) * 1000,
+                                disclosure=Disclosure(words=len(text.split())))
+        plan = self.plan(questions)
         parts: list[str] = []
-        for question in questions:
-            matched = [fid for fid, _ in self.match(question) if fid not in said]
-            if not matched:
+        for told in plan.answers:
+            if told is None:
+                parts.append(self._style.line("impatient", self._rng))
+            elif not told:
                 parts.append(self._style.unknown(self._rng))
-                continue
-            for fid in matched:
-                said.append(fid)
-                self.disclosed.setdefault(fid, self._turn)
-            parts.append(" ".join(first_person(facts[fid].text) for fid in matched))
-        text = self._style.answer(parts, self._rng)
-        return PatientReply(
-            text=text, revealed=said, end=False, latency_ms=(time.perf_counter() - start) * 1000
-        )
-
+            else:
+                parts.append(" ".join(text for _, text in told))
+        parts += [text for _, text in plan.volunteered]
+        parts += [self._style.line("worry", self._rng, worry=w) for w in plan.worries]
+        text, asides = self._style.voice(parts, self._rng)
+        if plan.end_request:
+            text += " " + self._style.line("end_request", self._rng)
+        said = plan.told
+        for fid in said:
+            self.disclosed.setdefault(fid, self._turn)
+        record = plan.record.model_copy(update={"digressions": asides, "words": len(text.split())})
+        return PatientReply(text=text, revealed=said, end=plan.end_request, disclosure=record,
+                            latency_ms=(time.perf_counter() - start) * 1000)

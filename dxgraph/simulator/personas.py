@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import string
+from typing import Literal
 from importlib import resources
 from pathlib import Path
 
@@ -43,7 +44,9 @@ AXES: tuple[str, ...] = (
 )
 # The placeholders each template kind may use; anything else would fail at run time.
 _FIELDS = {"opening": {"complaint"}, "answer": {"answer"}, "unknown": set(), "farewell": set(),
-           "question_back": set(), "digression": set()}
+           "question_back": set(), "digression": set(), "worry": {"worry"}, "impatient": set(),
+           "end_request": set()}
+_REQUIRED = ("opening", "answer", "worry")
 
 
 class PersonaTemplates(BaseModel):
@@ -56,6 +59,9 @@ class PersonaTemplates(BaseModel):
     farewell: list[str] = Field(default_factory=lambda: ["Thank you, doctor."], min_length=1)
     question_back: list[str] = Field(default_factory=list)
     digression: list[str] = Field(default_factory=list)
+    worry: list[str] = Field(default_factory=lambda: ["I'm scared this could come next: {worry}"], min_length=1)
+    impatient: list[str] = Field(default_factory=lambda: ["I already told you that."], min_length=1)
+    end_request: list[str] = Field(default_factory=lambda: ["Can we wrap this up, please?"], min_length=1)
 
     @model_validator(mode="after")
     def _placeholders(self) -> PersonaTemplates:
@@ -69,7 +75,7 @@ class PersonaTemplates(BaseModel):
                 if extra:
                     raise ValueError(f"{kind} template {text!r} uses {{{sorted(extra)[0]}}}; "
                                      f"allowed: {sorted(allowed) or 'none'}")
-                if kind in ("opening", "answer") and not used:
+                if kind in _REQUIRED and not used:
                     raise ValueError(f"{kind} template {text!r} must contain {{{next(iter(allowed))}}}")
                 found = label_table.find_labels(text)
                 if found:
@@ -82,12 +88,31 @@ class PersonaTemplates(BaseModel):
 
 
 class PersonaBehaviour(BaseModel):
-    """Knobs of the rule patient, all applied through a seeded ``random.Random``."""
+    """The disclosure policy: knobs on what the doctor can learn, applied through a seeded
+    ``random.Random`` by the rule patient and, turn by turn, by the LLM patient's prompt.
+
+    All defaults are the neutral control: matched facts told verbatim, nothing volunteered,
+    withheld, transformed or added, no turn budget.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     verbosity: int = Field(default=2, ge=1, le=5, description="max matched facts told per question")
     ask_back: float = Field(default=0.0, ge=0.0, le=1.0, description="chance of a question back per answer")
-    digression: float = Field(default=0.0, ge=0.0, le=1.0, description="chance of an aside per answer")
+    digression: float = Field(default=0.0, ge=0.0, le=1.0,
+                              description="chance of an off-topic aside (no fact) per answer")
+    volunteer: float = Field(default=0.0, ge=0.0, le=1.0,
+                             description="chance per answer of adding one fact nobody asked about")
+    direct_only: bool = Field(default=False, description="tell a fact only when a question names it, "
+                              "not when it only asks about its topic ('any other symptoms?')")
+    cut_short: float = Field(default=0.0, ge=0.0, le=1.0,
+                             description="chance that an answer of several facts stops after the first")
+    severity: Literal["none", "minimise", "amplify"] = Field(
+        default="none", description="how the patient bends intensity and duration words of a told fact")
+    severity_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="chance per told fact of bending it")
+    worry: float = Field(default=0.0, ge=0.0, le=1.0,
+                         description="chance per answer of a feared symptom the case does not have")
+    patience: int | None = Field(default=None, ge=1, description="doctor turns before the patient asks to end; "
+                                 "a repeated or unanswerable question costs one more")
 
 
 class Persona(BaseModel):
@@ -125,12 +150,18 @@ class Persona(BaseModel):
         The aside and the question are drawn after the wrapper, always in the same order,
         so a given seed gives the same reply.
         """
+        return self.voice(facts_text, rng)[0]
+
+    def voice(self, facts_text: str, rng: random.Random) -> tuple[str, int]:
+        """``answer`` plus the number of off-topic asides it added (for the disclosure record)."""
         text = rng.choice(self.templates.answer).format(answer=facts_text.strip()).strip()
+        asides = 0
         if self.templates.digression and rng.random() < self.behaviour.digression:
             text += " " + rng.choice(self.templates.digression)
+            asides = 1
         if self.templates.question_back and rng.random() < self.behaviour.ask_back:
             text += " " + rng.choice(self.templates.question_back)
-        return text
+        return text, asides
 
     def unknown(self, rng: random.Random) -> str:
         return rng.choice(self.templates.unknown)

@@ -114,7 +114,9 @@ async def test_llm_patient_prompt_has_facts_but_never_the_label():
     assert r2.end and p.disclosed == {"itch": 1}
     first = model.calls[0]
     system_text = first[0].text
-    assert "The patches itch a lot" in system_text and "impatient" in system_text
+    assert "impatient" in system_text and "The patches itch a lot" not in system_text
+    turn_text = first[-1].text  # this turn's released facts travel with the doctor's message
+    assert "The patches itch a lot" in turn_text and "asthma" not in turn_text
     for messages in model.calls[:1]:
         for m in messages:
             for hidden in ("eczema", "psoriasis", "allergic contact dermatitis"):
