@@ -148,10 +148,12 @@ def _interrupted(run_id: str, store, resume: str) -> None:
                       highlight=False, markup=False, soft_wrap=True)
 
 
-def _temperaments(text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
+def _temperaments(values: list[str] | None) -> list[str]:
+    from dxgraph.cli.examples import split_items
+
+    items = split_items(values or ["all"])
     if not items:
-        raise InputError(f"--temperaments {text!r} names none; use 'all' or a comma-separated list")
+        raise InputError(f"--temperaments {','.join(values or [])!r} names none; use 'all' or a comma-separated list")
     return ["all"] if items == ["all"] else items
 
 
@@ -160,11 +162,11 @@ def run(
     run_id: Annotated[str, typer.Option("--run-id", help="Run name; reusing it resumes the run.")],
     cases: Annotated[str, typer.Option(help="'bundled' or a folder of case files.")] = "bundled",
     split: Annotated[str, typer.Option(help="train, test or all.")] = "test",
-    doctor: Annotated[Optional[list[str]], typer.Option(help="Doctor model spec (repeat for several).")] = None,
+    doctor: Annotated[Optional[list[str]], typer.Option(help="Doctor model spec (repeat or comma-separate for several).")] = None,
     patient: Annotated[Optional[str], typer.Option(help="Patient model spec (default: rules).")] = None,
     judge: Annotated[Optional[str], typer.Option(help="Judge model spec (default: rules).")] = None,
-    strategy: Annotated[Optional[list[str]], typer.Option(help="Doctor strategy (repeat for several).")] = None,
-    temperaments: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
+    strategy: Annotated[Optional[list[str]], typer.Option(help="Doctor strategy (repeat or comma-separate for several).")] = None,
+    temperaments: Annotated[Optional[list[str]], typer.Option(help="'all' or temperaments (repeat or comma-separate).  [default: all]")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N cases.")] = None,
     concurrency: Annotated[int, typer.Option(help="Consultations in flight at once.")] = 8,
     shard: Annotated[Optional[str], typer.Option(help="I/N: run one slice of the grid.")] = None,
@@ -186,6 +188,9 @@ def run(
     import shlex
     import sys
 
+    from dxgraph.cli.examples import split_items
+
+    doctor, strategy = split_items(doctor), split_items(strategy)
     settings = load_settings()
     doctors = doctor or [role_spec(settings, "doctor")]
     patient_spec, judge_spec = patient or role_spec(settings, "patient"), judge or role_spec(settings, "judge")
@@ -291,9 +296,9 @@ def _print_report(rep: dict) -> None:
                           ("temperament", rep["metrics"].get("by_temperament", {})),
                           ("strategy", rep["metrics"].get("by_strategy", {}))):
         table = Table(title=title)
-        table.add_column(title)
+        table.add_column(title, overflow="fold")
         for m in metrics:
-            table.add_column(m)
+            table.add_column(m, overflow="fold")
         for name, block in groups.items():
             cells = []
             for m in metrics:
@@ -323,7 +328,7 @@ def compare_cmd(
         return
     table = Table(title=f"{run_a} - {run_b} (paired on {cmp['paired_on']})")
     for col in ("metric", "A", "B", "A - B [95% CI]"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for name, v in cmp["metrics"].items():
         d = v["delta"]
         delta = "–" if d["value"] is None else f"{d['value']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
@@ -353,7 +358,7 @@ def list_cmd(db: DbOpt = None,
         return
     table = Table(title="benchmark runs")
     for col in ("run", "status", "done", "failed", "total", "created"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r["run_id"], r["status"], str(r["samples_done"]), str(r["samples_failed"]),
                       str(r["samples_total"]), r["created_at"] or "")
