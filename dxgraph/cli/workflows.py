@@ -294,7 +294,10 @@ def evaluate(
     from dxgraph.workflows.loader import find_workflow
 
     wf, _ = find_workflow(workflow)
-    report = asyncio.run(evaluate_workflow(wf, data, limit=limit))
+    from dxgraph.cli.progress import phase
+
+    with phase(f"running {wf.id} on {data}", quiet=as_json):
+        report = asyncio.run(evaluate_workflow(wf, data, limit=limit))
     if not samples:
         report.pop("samples")
     if as_json:
@@ -334,7 +337,10 @@ def phantoms_generate(
     from dxgraph.phantoms import generate
 
     replacing = (out / "labels.csv").is_file()
-    path = generate(workflow, n, seed, out, force=force)
+    from dxgraph.cli.progress import phase
+
+    with phase(f"generating {n} synthetic {workflow} phantoms"):
+        path = generate(workflow, n, seed, out, force=force)
     console.print(f"wrote {n} synthetic {workflow} phantoms to {path}"
                   + (" (replaced the set that was there)" if replacing else ""), highlight=False, markup=False)
 
