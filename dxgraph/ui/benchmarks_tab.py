@@ -131,6 +131,8 @@ def build_benchmarks_tab(services: Services):
     """
     gr.Markdown("Benchmark runs stored by `dxgraph bench run` (SQLite or PostgreSQL). Pick a run to see "
                 "its metrics; pick a sample to read its transcript.")
+    # Which store this page reads: runs made with `bench run --db URL` appear only with `dxgraph ui --db URL`.
+    gr.Markdown(f"Store: `{services.store_label}` (another store: `dxgraph ui --db URL`)", elem_id="bench-store")
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="bench-refresh")
         run = gr.Dropdown([], label="Run", scale=3, elem_id="bench-run")
