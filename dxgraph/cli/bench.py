@@ -24,6 +24,15 @@ def _store(db: str | None):
     return Store(db)
 
 
+def _reps(reps: int | None) -> int:
+    """--reps, or the bootstrap setting shared with the demo."""
+    if reps is not None:
+        return reps
+    from dxgraph.config import load_settings
+
+    return load_settings().bootstrap_reps
+
+
 FAILED_EXIT = 1
 """Exit code of ``run``/``retry`` when samples (of this shard, if sharded) ended in an error; 2 is bad input."""
 
@@ -248,7 +257,7 @@ def report_cmd(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
     html_file: Annotated[Optional[str], typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
-    reps: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    reps: Annotated[Optional[int], typer.Option(help="Bootstrap replicates (default: settings' bootstrap_reps, 1000; the demo uses the same).")] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     db: DbOpt = None,
 ) -> None:
@@ -258,7 +267,7 @@ def report_cmd(
 
     if html_file:
         check_writable(html_file, "--html")
-    rep = build_report(_store(db), run_id, reps=reps, seed=seed)
+    rep = build_report(_store(db), run_id, reps=_reps(reps), seed=seed)
     if html_file:
         path = write_html(rep, html_file)
         if not as_json:
@@ -313,7 +322,7 @@ def compare_cmd(
     run_a: Annotated[str, typer.Argument(help="Run A.")],
     run_b: Annotated[str, typer.Argument(help="Run B (deltas are A - B).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    reps: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    reps: Annotated[Optional[int], typer.Option(help="Bootstrap replicates (default: settings' bootstrap_reps, 1000; the demo uses the same).")] = None,
     db: DbOpt = None,
 ) -> None:
     """Metric deltas between two runs, paired on shared samples where possible."""
@@ -322,7 +331,7 @@ def compare_cmd(
     from dxgraph.bench.report import compare_runs
     from dxgraph.cli import console
 
-    cmp = compare_runs(_store(db), run_a, run_b, reps=reps)
+    cmp = compare_runs(_store(db), run_a, run_b, reps=_reps(reps))
     if as_json:
         typer.echo(json.dumps(cmp, indent=2))
         return

@@ -66,7 +66,7 @@ def _sample_rows(services: Services, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_SAMPLE_COLUMNS)
 
 
-def run_view(services: Services, run_id: str | None, reps: int = 200):
+def run_view(services: Services, run_id: str | None, reps: int | None = None):
     """``(summary html, overall, by temperament, by strategy, plot by temperament,
     plot by strategy, samples, sample choices, details visibility)`` for one run."""
     from dxgraph.bench.report import build_report
@@ -76,7 +76,7 @@ def run_view(services: Services, run_id: str | None, reps: int = 200):
         return ("", empty, empty, empty, empty, empty, empty, gr.update(choices=[], value=None),
                 gr.update(visible=False))
     try:
-        report = build_report(services.store, run_id, reps=reps)
+        report = build_report(services.store, run_id, reps=services.settings.bootstrap_reps if reps is None else reps)
     except DxGraphError as exc:
         return (render.message_html(str(exc)), empty, empty, empty, empty, empty, empty,
                 gr.update(choices=[], value=None), gr.update(visible=False))
