@@ -96,3 +96,28 @@ def test_evidence_table_reads_whole_words_in_a_narrow_column(server, browser, tm
         assert page.evaluate(_LOW_CONTRAST, [["table.dx-evidence th", "table.dx-evidence td"], 4.5]) == []
     finally:
         context.close()
+
+
+def test_enter_sends_and_send_is_disabled_once_the_doctor_concluded(server, browser):
+    from tests.ui.test_browser import _SETTLED, _bot_count, _user_texts
+
+    url, _ = server
+    context, page = _open(browser, url)
+    try:
+        before = _bot_count(page)
+        page.fill("#consult-input textarea", "I have had an itchy red rash with silvery scales on my elbows")
+        page.press("#consult-input textarea", "Enter")
+        page.wait_for_function(_SETTLED, arg=before)
+        assert _user_texts(page) == ["I have had an itchy red rash with silvery scales on my elbows"]
+        assert page.input_value("#consult-input textarea") == ""
+        assert page.is_enabled("#consult-send")
+        before = _bot_count(page)
+        page.click("#consult-finish")
+        page.wait_for_selector("#consult-card .dx-outcome")
+        page.wait_for_function(_SETTLED, arg=before)
+        assert not page.is_enabled("#consult-send") and not page.is_enabled("#consult-finish")
+        _shot(page, "consult-ended")
+        page.click("#consult-new")
+        page.wait_for_function("() => !document.querySelector('#consult-send').disabled")
+    finally:
+        context.close()
