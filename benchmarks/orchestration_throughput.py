@@ -65,7 +65,8 @@ class Counting:
         await self.inner.aclose()
 
 
-async def runner_level(url: str, concurrency: int, delay: float, samples: int) -> dict:
+async def runner_level(url: str, concurrency: int, delay: float, samples: int,
+                       profile_to: str | None = None) -> dict:
     spec = f"openai:stub@{url}"
     per_case = 5 * 2  # temperaments x strategies
     config = BenchConfig(run_id=f"tp{concurrency}", doctors=[spec], patient=spec, judge="rules",
@@ -75,14 +76,26 @@ async def runner_level(url: str, concurrency: int, delay: float, samples: int) -
     model = Counting(load_model(spec, max_concurrency=max(concurrency, 1)))
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(f"sqlite:///{Path(tmp) / 'tp.db'}")
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
+        profiler = None
+        if profile_to is not None:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         summary = await run_benchmark(config, store, progress=False, harness=SimulatorHarness(config, {spec: model}))
-        wall = time.perf_counter() - start
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
+        # CPU of this process only (all its threads; the stub server is another process):
+        # model client, dialogue graph, rule judge and store, per model call.
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     await model.aclose()
     rps = model.requests / wall
     bound = concurrency / delay
     return {"concurrency": concurrency, "samples": summary.samples_total, "failed": summary.samples_failed,
-            "requests": model.requests, "seconds": wall, "rps": rps, "bound": bound, "ratio": rps / bound}
+            "requests": model.requests, "seconds": wall, "rps": rps, "bound": bound, "ratio": rps / bound,
+            "cpu_ms_per_call": 1000 * cpu / max(model.requests, 1)}
 
 
 def blocking_baseline(url: str, delay: float, samples: int) -> dict:
@@ -132,6 +145,7 @@ def main() -> None:
     ap.add_argument("--delay", type=float, default=0.2)
     ap.add_argument("--levels", default="1,8,32,128")
     ap.add_argument("--waves", type=int, default=3, help="consultations per slot (samples = waves x c)")
+    ap.add_argument("--profile", metavar="DIR", help="write a cProfile of each level to DIR/level-C.prof")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -158,18 +172,24 @@ def main() -> None:
             # Whole waves only: with a partial last wave, even a zero-overhead runner would
             # fall short of c/d (100 samples at c=32 are 4 waves, the last one an eighth full).
             unit = math.lcm(c, 10)  # 10 samples per case: 5 temperaments x 2 strategies
-            rows.append(asyncio.run(runner_level(url, c, args.delay, samples=unit * math.ceil(args.waves * c / unit))))
+            prof = str(Path(args.profile) / f"level-{c}.prof") if args.profile else None
+            if prof:
+                Path(args.profile).mkdir(parents=True, exist_ok=True)
+            rows.append(asyncio.run(runner_level(url, c, args.delay, samples=unit * math.ceil(args.waves * c / unit),
+                                                 profile_to=prof)))
         base = blocking_baseline(url, args.delay, samples=5)
     finally:
         server.kill()
         server.wait()
     print(f"## Orchestration throughput (stub server in its own process, fixed delay {args.delay:g} s, "
           f"LLM doctor + LLM patient, rule judge)\n")
-    print("| concurrency | samples | failed | requests | seconds | requests/s | bound c/d | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| concurrency | samples | failed | requests | seconds | requests/s | bound c/d | ratio | client CPU ms/call |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['concurrency']} | {r['samples']} | {r['failed']} | {r['requests']} | {r['seconds']:.1f} | "
-              f"{r['rps']:.1f} | {r['bound']:.0f} | **{r['ratio']:.2f}** |")
+              f"{r['rps']:.1f} | {r['bound']:.0f} | **{r['ratio']:.2f}** | {r['cpu_ms_per_call']:.1f} |")
+    print("\nclient CPU ms/call: this process's CPU time (all threads) over the level, per model call; "
+          "the ratio at concurrency c cannot pass 1000 / (c/d x ms per call) on one core.")
     print(f"\nBaseline, 3MDBench style (one dialogue at a time, blocking calls): {base['requests']} requests in "
           f"{base['seconds']:.1f} s = {base['rps']:.2f} requests/s; ratio to its own bound 1/d = "
           f"{base['rps'] * args.delay:.2f}; dxgraph at c=32 does "

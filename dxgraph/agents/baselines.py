@@ -216,11 +216,15 @@ class RuleDoctor:
 
     @classmethod
     def from_train_split(cls, source: str = "bundled", *, strategy: str = "dialogue", **kwargs) -> RuleDoctor:
-        """A RuleDoctor over the train split of ``source`` (the base is built once per process)."""
+        """A RuleDoctor over the train split of ``source`` (the base is built once per process
+        and kept on disk under the settings' cache folder, keyed by content: agents/kb_cache.py)."""
         if source not in _KB_CACHE:
+            from dxgraph.agents.kb_cache import load_or_build
+            from dxgraph.config import load_settings
             from dxgraph.simulator.cases import load_cases
 
-            _KB_CACHE[source] = KnowledgeBase.build(load_cases(source=source, split="train"))
+            train = load_cases(source=source, split="train")
+            _KB_CACHE[source] = load_or_build(train, load_settings().cache_dir)
         return cls(_KB_CACHE[source], strategy=strategy, **kwargs)
 
     def _observations(self, view: CaseView, transcript: Sequence[Turn]) -> list[tuple[str, float, bool]]:

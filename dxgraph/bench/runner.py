@@ -160,14 +160,17 @@ class _Progress:
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("errors {task.fields[errors]}"), TimeRemainingColumn(),
                                 console=Console(stderr=True), transient=False)
-            self.task = self.bar.add_task(label, total=total, errors=0)
+            # The first consultation loads the models and the rule doctor's knowledge base:
+            # name that phase rather than sit at 0/N without a word.
+            self.task = self.bar.add_task(f"{label}: loading models", total=total, errors=0)
             self.bar.start()
+        self.label = label
         self.errors = 0
 
     def advance(self, ok: bool) -> None:
         self.errors += 0 if ok else 1
         if self.bar is not None:
-            self.bar.update(self.task, advance=1, errors=self.errors)
+            self.bar.update(self.task, advance=1, errors=self.errors, description=self.label)
 
     def close(self) -> None:
         if self.bar is not None:

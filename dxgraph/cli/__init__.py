@@ -63,9 +63,26 @@ app = typer.Typer(
     help="Multi-agent diagnostic workflows and telemedicine dialogue benchmarks "
     "(research software, not for clinical use).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version as _v
+
+        console.print(f"dxgraph {_v('dxgraph')}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    show_version: bool = typer.Option(False, "--version", help="Print the version and exit.", metavar="",
+                                      callback=_print_version, is_eager=True),
+) -> None:
+    """Multi-agent diagnostic workflows and telemedicine dialogue benchmarks (research software, not for clinical use)."""
 
 
 @app.command()
@@ -93,6 +110,9 @@ def _register() -> None:
     for command in workflows.TOP_LEVEL:
         app.command()(command)
     from dxgraph.cli.ui import ui as _ui; app.command(name="ui")(_ui)  # noqa: E702
+    from dxgraph.cli.examples import apply
+
+    apply(app)
 
 
 _register()
@@ -133,5 +153,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except _click_errors() as exc:  # usage errors arrive here in non-standalone mode
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+            sys.exit(0)
         err_console.print(f"[red]error:[/red] {escape(_usage_line(exc))}", highlight=False, soft_wrap=True)
         sys.exit(getattr(exc, "exit_code", 2) or 2)

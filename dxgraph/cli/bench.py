@@ -25,6 +25,15 @@ def _store(db: str | None):
     return Store(db)
 
 
+def _reps(reps: int | None) -> int:
+    """--reps, or the bootstrap setting shared with the demo."""
+    if reps is not None:
+        return reps
+    from dxgraph.config import load_settings
+
+    return load_settings().bootstrap_reps
+
+
 FAILED_EXIT = 1
 """Exit code of ``run``/``retry`` when samples (of this shard, if sharded) ended in an error; 2 is bad input."""
 
@@ -155,10 +164,12 @@ def _interrupted(run_id: str, store, resume: str) -> None:
                       highlight=False, markup=False, soft_wrap=True)
 
 
-def _temperaments(text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
+def _temperaments(values: list[str] | None) -> list[str]:
+    from dxgraph.cli.examples import split_items
+
+    items = split_items(values or ["all"])
     if not items:
-        raise InputError(f"--temperaments {text!r} names none; use 'all' or a comma-separated list")
+        raise InputError(f"--temperaments {','.join(values or [])!r} names none; use 'all' or a comma-separated list")
     return ["all"] if items == ["all"] else items
 
 
@@ -167,11 +178,11 @@ def run(
     run_id: Annotated[str, typer.Option("--run-id", help="Run name; reusing it resumes the run.")],
     cases: Annotated[str, typer.Option(help="'bundled' or a folder of case files.")] = "bundled",
     split: Annotated[str, typer.Option(help="train, test or all.")] = "test",
-    doctor: Annotated[Optional[list[str]], typer.Option(help="Doctor model spec (repeat for several).")] = None,
+    doctor: Annotated[Optional[list[str]], typer.Option(help="Doctor model spec (repeat or comma-separate for several).")] = None,
     patient: Annotated[Optional[str], typer.Option(help="Patient model spec (default: rules).")] = None,
     judge: Annotated[Optional[str], typer.Option(help="Judge model spec (default: rules).")] = None,
-    strategy: Annotated[Optional[list[str]], typer.Option(help="Doctor strategy (repeat for several).")] = None,
-    temperaments: Annotated[str, typer.Option(help="'all' or a comma-separated list.")] = "all",
+    strategy: Annotated[Optional[list[str]], typer.Option(help="Doctor strategy (repeat or comma-separate for several).")] = None,
+    temperaments: Annotated[Optional[list[str]], typer.Option(help="'all' or temperaments (repeat or comma-separate).  [default: all]")] = None,
     limit: Annotated[Optional[int], typer.Option(help="Only N cases, drawn seeded and stratified by label.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --limit draw.")] = 0,
     allow_train_overlap: Annotated[bool, typer.Option(
@@ -198,6 +209,9 @@ def run(
     import shlex
     import sys
 
+    from dxgraph.cli.examples import split_items
+
+    doctor, strategy = split_items(doctor), split_items(strategy)
     settings = load_settings()
     doctors = doctor or [role_spec(settings, "doctor")]
     patient_spec, judge_spec = patient or role_spec(settings, "patient"), judge or role_spec(settings, "judge")
@@ -257,7 +271,7 @@ def report_cmd(
     run_id: Annotated[str, typer.Argument(help="Run id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON report.")] = False,
     html_file: Annotated[Optional[str], typer.Option("--html", help="Write a self-contained HTML report here.")] = None,
-    reps: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    reps: Annotated[Optional[int], typer.Option(help="Bootstrap replicates (default: settings' bootstrap_reps, 1000; the demo uses the same).")] = None,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     judge: Annotated[Optional[str], typer.Option(help="Score with this stored judge (default: the run's).")] = None,
     db: DbOpt = None,
@@ -269,7 +283,7 @@ def report_cmd(
     if html_file:
         check_writable(html_file, "--html")
     store = _store(db)
-    rep = build_report(store, run_id, reps=reps, seed=seed, judge=judge)
+    rep = build_report(store, run_id, reps=_reps(reps), seed=seed, judge=judge)
     if html_file:
         from dxgraph.bench.report import load_outcomes
         from dxgraph.bench.report_samples import sample_rows
@@ -318,9 +332,9 @@ def _print_report(rep: dict) -> None:
                           ("temperament", rep["metrics"].get("by_temperament", {})),
                           ("strategy", rep["metrics"].get("by_strategy", {}))):
         table = Table(title=title)
-        table.add_column(title)
+        table.add_column(title, overflow="fold")
         for m in metrics:
-            table.add_column(m)
+            table.add_column(m, overflow="fold")
         for name, block in groups.items():
             cells = []
             for m in metrics:
@@ -335,7 +349,7 @@ def compare_cmd(
     run_a: Annotated[str, typer.Argument(help="Run A.")],
     run_b: Annotated[str, typer.Argument(help="Run B (deltas are A - B).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    reps: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 1000,
+    reps: Annotated[Optional[int], typer.Option(help="Bootstrap replicates (default: settings' bootstrap_reps, 1000; the demo uses the same).")] = None,
     db: DbOpt = None,
 ) -> None:
     """Metric deltas between two runs, paired on shared samples where possible."""
@@ -344,13 +358,13 @@ def compare_cmd(
     from dxgraph.bench.report import compare_runs
     from dxgraph.cli import console
 
-    cmp = compare_runs(_store(db), run_a, run_b, reps=reps)
+    cmp = compare_runs(_store(db), run_a, run_b, reps=_reps(reps))
     if as_json:
         typer.echo(json.dumps(cmp, indent=2))
         return
     table = Table(title=f"{run_a} - {run_b} (paired on {cmp['paired_on']})")
     for col in ("metric", "A", "B", "A - B [95% CI]"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for name, v in cmp["metrics"].items():
         d = v["delta"]
         delta = "–" if d["value"] is None else f"{d['value']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
@@ -380,7 +394,7 @@ def list_cmd(db: DbOpt = None,
         return
     table = Table(title="benchmark runs")
     for col in ("run", "status", "done", "failed", "total", "created"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(escape(r["run_id"]), r["status"], str(r["samples_done"]), str(r["samples_failed"]),
                       str(r["samples_total"]), r["created_at"] or "")

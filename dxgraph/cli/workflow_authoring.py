@@ -87,7 +87,10 @@ def calibrate(
     wf, path = find_workflow(workflow)
     check_output_file(out, "-o/--out", force=force)  # before the fit, which runs the workflow on every row
     overwriting = out.exists()
-    new_wf, report = asyncio.run(calibrate_workflow(wf, data, concurrency=concurrency))
+    from dxgraph.cli.progress import phase
+
+    with phase(f"fitting {wf.id} on {data}", quiet=as_json):
+        new_wf, report = asyncio.run(calibrate_workflow(wf, data, concurrency=concurrency))
     header = (f"Calibrated from {wf.id} v{wf.version} ({path}) on {data} (n={report['n']}) by "
               f"'dxgraph workflows calibrate' on {date.today().isoformat()}.\n"
               "Weights and threshold are fitted; review them, and measure held-out accuracy on another folder.")

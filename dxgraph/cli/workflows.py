@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -133,7 +134,9 @@ def tools(as_json: Annotated[bool, typer.Option("--json", help="one JSON array o
     table = Table(_key_column("tool", [s.name for s in specs]), Column("version", no_wrap=True),
                   *(Column(c, overflow="fold") for c in ("inputs", "args", "outputs", "description")))
     for s in specs:
-        table.add_row(*(escape(x) for x in (s.name, s.version, ", ".join(s.inputs), ", ".join(s.args), ", ".join(s.outputs), s.description)))
+        # Tool descriptions are docstrings: their Sphinx ``literals`` read as `literals` here.
+        description = re.sub(r"``([^`]+)``", r"\1", s.description)
+        table.add_row(*(escape(x) for x in (s.name, s.version, ", ".join(s.inputs), ", ".join(s.args), ", ".join(s.outputs), description)))
     console.print(table)
 
 
@@ -170,7 +173,8 @@ def check_output_file(path: Path, option: str, *, force: bool | None = None, exa
                          f"({exc.strerror or exc}); choose another path") from None
 
 
-_SAMPLE_HELP = "image path, or sample:NAME with NAME one of retina, microaneurysms, ct, mr, nifti; once per workflow input"
+_SAMPLE_HELP = ("image path, or sample:NAME with NAME one of retina, microaneurysms, ct, mr, nifti; once per "
+                "workflow input (repeat or comma-separate)")
 
 
 def diagnose(
@@ -187,6 +191,9 @@ def diagnose(
         if overlay.suffix.lower() != ".png" and not overlay.is_dir():
             raise InputError(f"--overlay {str(overlay)!r} must be a .png file path (the overlay is a PNG image)")
         check_output_file(overlay, "--overlay", example="overlay.png")
+    from dxgraph.cli.examples import split_items
+
+    image = split_items(image, keep_paths=True)
     check_images(workflow, image)  # a bad file is a one-line error and exit 2, not an "indeterminate" run
     st = _store() if store else None
     tmp = tempfile.mkdtemp(prefix="dxgraph-overlay-") if overlay else None
@@ -300,7 +307,10 @@ def evaluate(
 
         rows = load_dataset(dataset, wf.id, [s.name for s in wf.inputs])
         data = Path(dataset)
-    report = asyncio.run(evaluate_workflow(wf, data, limit=limit, rows=rows))
+    from dxgraph.cli.progress import phase
+
+    with phase(f"running {wf.id} on {data}", quiet=as_json):
+        report = asyncio.run(evaluate_workflow(wf, data, limit=limit, rows=rows))
     if not samples:
         report.pop("samples")
     if as_json:
@@ -340,7 +350,10 @@ def phantoms_generate(
     from dxgraph.phantoms import generate
 
     replacing = (out / "labels.csv").is_file()
-    path = generate(workflow, n, seed, out, force=force)
+    from dxgraph.cli.progress import phase
+
+    with phase(f"generating {n} synthetic {workflow} phantoms"):
+        path = generate(workflow, n, seed, out, force=force)
     console.print(f"wrote {n} synthetic {workflow} phantoms to {path}"
                   + (" (replaced the set that was there)" if replacing else ""), highlight=False, markup=False)
 

@@ -66,7 +66,7 @@ def _sample_rows(services: Services, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_SAMPLE_COLUMNS)
 
 
-def run_view(services: Services, run_id: str | None, reps: int = 200):
+def run_view(services: Services, run_id: str | None, reps: int | None = None):
     """``(summary html, overall, by temperament, by strategy, plot by temperament,
     plot by strategy, samples, sample choices, details visibility)`` for one run."""
     from dxgraph.bench.report import build_report
@@ -76,7 +76,7 @@ def run_view(services: Services, run_id: str | None, reps: int = 200):
         return ("", empty, empty, empty, empty, empty, empty, gr.update(choices=[], value=None),
                 gr.update(visible=False))
     try:
-        report = build_report(services.store, run_id, reps=reps)
+        report = build_report(services.store, run_id, reps=services.settings.bootstrap_reps if reps is None else reps)
     except DxGraphError as exc:
         return (render.message_html(str(exc)), empty, empty, empty, empty, empty, empty,
                 gr.update(choices=[], value=None), gr.update(visible=False))
@@ -131,6 +131,8 @@ def build_benchmarks_tab(services: Services):
     """
     gr.Markdown("Benchmark runs stored by `dxgraph bench run` (SQLite or PostgreSQL). Pick a run to see "
                 "its metrics; pick a sample to read its transcript.")
+    # Which store this page reads: runs made with `bench run --db URL` appear only with `dxgraph ui --db URL`.
+    gr.Markdown(f"Store: `{services.store_label}` (another store: `dxgraph ui --db URL`)", elem_id="bench-store")
     with gr.Row():
         refresh = gr.Button("Refresh", size="sm", scale=0, elem_id="bench-refresh")
         run = gr.Dropdown([], label="Run", scale=3, elem_id="bench-run")

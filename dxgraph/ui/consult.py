@@ -228,7 +228,7 @@ def build_consult_tab(services: Services) -> None:
                               feedback_options=None, buttons=["copy"])
             with gr.Row():
                 text = gr.Textbox(placeholder="e.g. I have had an itchy red rash on my elbows for two weeks",
-                                  show_label=False, scale=5, lines=2, max_lines=6, elem_id="consult-input",
+                                  show_label=False, scale=5, lines=1, max_lines=6, elem_id="consult-input",
                                   autofocus=True)
                 send = gr.Button("Send", variant="primary", scale=1, elem_id="consult-send")
             with gr.Row():
@@ -262,13 +262,15 @@ def build_consult_tab(services: Services) -> None:
     def lock():
         return [gr.update(interactive=False)] * len(buttons)
 
-    def unlock():
-        return [gr.update(interactive=True)] * len(buttons)
+    def unlock(st):
+        # Once the doctor has concluded there is nothing to send: only "New consultation" stays live.
+        ended = bool((st or {}).get("final"))
+        return [gr.update(interactive=not ended), gr.update(interactive=not ended), gr.update(interactive=True)]
 
     for trigger, handler, inputs in ((send.click, on_send, [text, files, workflow, state]),
                                      (text.submit, on_send, [text, files, workflow, state]),
                                      (finish.click, on_finish, [files, workflow, state])):
         (trigger(lock, None, buttons, queue=False)
          .then(handler, inputs, outputs, concurrency_limit=8)
-         .then(unlock, None, buttons, queue=False))
-    reset.click(new_consultation, None, outputs)
+         .then(unlock, [state], buttons, queue=False))
+    reset.click(new_consultation, None, outputs).then(unlock, [state], buttons, queue=False)

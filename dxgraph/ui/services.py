@@ -167,9 +167,11 @@ class Services:
             come from the settings.
     """
 
-    def __init__(self, settings: Settings | None = None, store=None, models: dict[str, Any] | None = None):
+    def __init__(self, settings: Settings | None = None, store=None, models: dict[str, Any] | None = None,
+                 *, db_url: str | None = None):
         self.settings = settings or load_settings()
         self._store = store
+        self.db_url = getattr(store, "url", None) or db_url or self.settings.db_url
         self.pool = ModelPool(self.settings, by_role=models)
         self.factory = AgentFactory(self.pool, cases="bundled")
         self.agents = AgentLoop()
@@ -181,8 +183,18 @@ class Services:
         if self._store is None:
             from dxgraph.store import Store
 
-            self._store = Store(self.settings.db_url)
+            self._store = Store(self.db_url)
         return self._store
+
+    @property
+    def store_label(self) -> str:
+        """The store's URL as the page shows it: the password hidden."""
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.db_url).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is refused on first use
+            return "(unparseable store URL)"
 
     def spec(self, role: str) -> str | None:
         return role_spec(self.settings, role)

@@ -16,6 +16,19 @@ def theme() -> gr.themes.Base:
         radius_size="md",
         font=["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "sans-serif"],
         font_mono=["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"],
+    ).set(
+        # Soft's subdued text is slate-400 on near-white (about 2.5:1); slate-600 reads at ~7:1,
+        # above WCAG AA's 4.5:1 (tests/ui/test_browser.py checks computed styles).
+        body_text_color_subdued="*neutral_600",
+        body_text_color_subdued_dark="*neutral_300",
+        block_info_text_color="*neutral_600",
+        block_info_text_color_dark="*neutral_300",
+        block_label_text_color="*neutral_700",
+        block_label_text_color_dark="*neutral_200",
+        block_title_text_color="*neutral_700",
+        block_title_text_color_dark="*neutral_200",
+        input_placeholder_color="*neutral_500",
+        input_placeholder_color_dark="*neutral_400",
     )
 
 
@@ -44,10 +57,13 @@ CSS = """
   max-width: 320px; }
 .dx-conf span { display: block; height: 6px; border-radius: 3px; background: var(--color-accent); }
 .dx-scroll { overflow-x: auto; }
+/* Auto layout: a narrow column (Consult's) gives each column at least its longest word and its
+   numbers with units, instead of fixed shares that split words letter by letter and let a
+   no-wrap number run over its neighbour; .dx-scroll scrolls what still does not fit. */
 table.dx-evidence { width: 100%; border-collapse: collapse; margin: .6rem 0; font-size: .88rem;
-  table-layout: fixed; border: none !important; }
+  table-layout: auto; border: none !important; }
 table.dx-evidence th, table.dx-evidence td { border-left: none !important; border-right: none !important;
-  border-top: none !important; overflow-wrap: anywhere; }
+  border-top: none !important; overflow-wrap: normal; word-break: normal; hyphens: manual; }
 table.dx-evidence code { font-size: .8rem; white-space: normal; }
 #wf-plan textarea { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .8rem; }
 table.dx-evidence th { text-align: left; font-weight: 600; font-size: .8rem;
@@ -57,7 +73,7 @@ td.dx-num { font-variant-numeric: tabular-nums; font-weight: 600; white-space: n
 .dx-badge { display: inline-block; border-radius: 999px; padding: .05rem .55rem; font-size: .8rem; font-weight: 600; }
 .dx-badge.dx-absent { background: #e3f4ea; color: #1d6b3e; }
 .dx-badge.dx-present { background: #fdecd2; color: #8a3b00; }
-.dx-badge.dx-na { background: #eceff3; color: #4a5563; }
+.dx-badge.dx-na { background: #eceff3; color: #3d4754; }
 .dx-narrative { font-style: italic; }
 #dx-roles table { font-size: .88rem; }
 .dx-placeholder { border: 1px dashed var(--border-color-primary); border-radius: 10px; padding: 1.2rem 1rem;

@@ -95,7 +95,8 @@ def _shot(page, name: str) -> Path:
 
 
 _SETTLED = """(before) => {
-  const button = document.querySelector('#consult-send');
+  // "New consultation" is re-enabled after every turn; Send stays disabled once the doctor concluded.
+  const button = document.querySelector('#consult-new');
   const bots = [...document.querySelectorAll('#consult-chat [data-testid="bot"]')];
   const last = bots.length ? bots[bots.length - 1].innerText : '';
   return button && !button.disabled && bots.length > before
