@@ -20,7 +20,8 @@ class AgentFactory:
 
     Args:
         pool: where chat models come from (built once per spec).
-        cases: the case set whose train split is the rule doctor's knowledge base.
+        cases: the case set whose train split is the rule doctor's knowledge base
+            (``BenchConfig.knowledge_source()`` in a benchmark).
     """
 
     def __init__(self, pool: ModelPool | None = None, *, cases: str = "bundled"):
@@ -44,17 +45,21 @@ class AgentFactory:
         if shared and key in self._doctors:
             return self._doctors[key]
         model = self._model(spec, "doctor")
+        # dialogue+hints: a doctor that reads a classifier's labels from its view (agents/hints.py)
+        hinted = strategy == "dialogue+hints"
         if model is None:
             from dxgraph.agents.baselines import RuleDoctor
+            from dxgraph.agents.hints import HintedRuleDoctor
 
-            doctor = RuleDoctor.from_train_split(self.cases, strategy=strategy,
-                                                 **({"tools": tools} if tools is not None else {}))
+            doctor = (HintedRuleDoctor if hinted else RuleDoctor).from_train_split(
+                self.cases, strategy=strategy, **({"tools": tools} if tools is not None else {}))
         else:
             from dxgraph.agents.doctor import LLMDoctor
+            from dxgraph.agents.hints import HintedLLMDoctor
 
             if vision is None:
                 vision = spec is None and self.pool.spec("vlm") == self.pool.spec("doctor")
-            doctor = LLMDoctor(model, strategy=strategy, vision=vision, tools=tools)
+            doctor = (HintedLLMDoctor if hinted else LLMDoctor)(model, strategy=strategy, vision=vision, tools=tools)
         if shared:
             self._doctors[key] = doctor
         return doctor

@@ -1,11 +1,16 @@
-"""One consultation as a langgraph graph: doctor <-> patient, then the judge.
+"""One consultation as a langgraph graph: doctor <-> patient, ending at the doctor's answer.
 
 ::
 
-    START -> doctor --question--> patient --> doctor ... --final--> judge -> END
+    START -> doctor --question--> patient --> doctor ... --final--> END
+
+Judging is a step of its own, after the graph: the benchmark runner stores the dialogue
+first and then judges it through ``bench.rejudge`` (the code path of ``bench judge``), so a
+judge that fails never loses a transcript. ``run_consultation`` still takes a ``judge`` for
+callers without a store (the demo), and runs it after the graph.
 
 The state is plain data (turns as dicts, counters, the final diagnosis as a dict), so it
-can be checkpointed or persisted; the doctor, patient, judge and the case view come in
+can be checkpointed or persisted; the doctor, patient and the case view come in
 through langgraph's run context. Every dialogue is bounded: after ``max_turns`` doctor
 questions, or when the patient's reply carries the end signal, the doctor must conclude;
 a recursion limit backs that up.
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
@@ -24,6 +29,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
 from dxgraph.agents.doctor import CaseView, Doctor
+from dxgraph.agents.hints import HINT_STRATEGY, hinted_view
 from dxgraph.bench.judge import JudgeResult
 from dxgraph.simulator.patient import Patient
 from dxgraph.telemetry import get_tracer, traced
@@ -43,7 +49,6 @@ class DialogueState(TypedDict, total=False):
     final: dict | None
     ended_by: str | None
     disclosed: dict[str, int]
-    judge: dict | None
 
 
 @dataclass
@@ -54,7 +59,6 @@ class DialogueContext:
     case: Case
     doctor: Doctor
     patient: Patient
-    judge: Any = None
     max_turns: int = 14
     on_turn: OnTurn | None = None
 
@@ -142,19 +146,8 @@ async def _patient(state: DialogueState, runtime: Runtime[DialogueContext]) -> d
     }
 
 
-@traced("dialogue.judge")
-async def _judge(state: DialogueState, runtime: Runtime[DialogueContext]) -> dict:
-    ctx = runtime.context
-    if ctx.judge is None:
-        return {"judge": None}
-    final = FinalDiagnosis.model_validate(state["final"])
-    turns = [Turn.model_validate(t) for t in state.get("turns", [])]
-    result = await ctx.judge.evaluate(ctx.case, final, turns)
-    return {"judge": result.model_dump(mode="json")}
-
-
 def _after_doctor(state: DialogueState) -> str:
-    return "judge" if state.get("final") is not None else "patient"
+    return "end" if state.get("final") is not None else "patient"
 
 
 def build_dialogue_graph():
@@ -162,11 +155,9 @@ def build_dialogue_graph():
     g = StateGraph(DialogueState, context_schema=DialogueContext)
     g.add_node("doctor", _doctor)
     g.add_node("patient", _patient)
-    g.add_node("judge", _judge)
     g.add_edge(START, "doctor")
-    g.add_conditional_edges("doctor", _after_doctor, {"judge": "judge", "patient": "patient"})
+    g.add_conditional_edges("doctor", _after_doctor, {"end": END, "patient": "patient"})
     g.add_edge("patient", "doctor")
-    g.add_edge("judge", END)
     return g.compile()
 
 
@@ -190,6 +181,7 @@ async def run_consultation(
     strategy: str = "dialogue",
     on_turn: OnTurn | None = None,
     seed: int = 0,
+    hints: Sequence[str] = (),
 ) -> ConsultationResult:
     """Run one consultation to its final diagnosis and (if a judge is given) its verdict.
 
@@ -198,18 +190,23 @@ async def run_consultation(
         persona: the patient's temperament (a Persona).
         doctor: any Doctor (``LLMDoctor``, ``RuleDoctor``).
         patient: any Patient; it is ``reset`` here with ``seed``.
-        judge: a Judge, or None to skip judging.
+        judge: a Judge run after the dialogue, or None (the benchmark judges stored
+            dialogues itself: ``bench.rejudge.judge_stored``).
         max_turns: doctor questions before the doctor must conclude.
         strategy: one of ``dxgraph.agents.doctor.STRATEGIES``.
         on_turn: awaited with every turn as it happens (persistence, streaming UI).
         seed: the patient's seed.
+        hints: a classifier's labels, most likely first, for ``dialogue+hints``.
     """
     start = time.perf_counter()
-    view = CaseView.from_case(case, strategy)
+    if strategy == HINT_STRATEGY:
+        view: CaseView = hinted_view(case, hints)
+    else:
+        view = CaseView.from_case(case, strategy)
     opening = patient.reset(case, persona, seed)
     persona_name = getattr(persona, "name", None) or str(persona)
     ctx = DialogueContext(
-        view=view, case=case, doctor=doctor, patient=patient, judge=judge,
+        view=view, case=case, doctor=doctor, patient=patient,
         max_turns=max_turns, on_turn=on_turn,
     )
     with get_tracer().start_as_current_span("consultation") as span:
@@ -224,6 +221,11 @@ async def run_consultation(
         )
         span.set_attribute("dxgraph.doctor_turns", state.get("questions", 0))
     turns = [Turn.model_validate(t) for t in state["turns"]]
+    final = FinalDiagnosis.model_validate(state["final"])
+    verdict = None
+    if judge is not None:
+        with get_tracer().start_as_current_span("dialogue.judge"):
+            verdict = await judge.evaluate(case, final, turns)
     disclosed = dict(state.get("disclosed") or {})
     n_facts = len(case.facts)
     return ConsultationResult(
@@ -231,8 +233,8 @@ async def run_consultation(
         strategy=strategy,
         persona=persona_name,
         turns=turns,
-        final=FinalDiagnosis.model_validate(state["final"]),
-        judge=JudgeResult.model_validate(state["judge"]) if state.get("judge") else None,
+        final=final,
+        judge=verdict,
         disclosed=disclosed,
         facts_elicited=round(len(disclosed) / n_facts, 4) if n_facts else 0.0,
         doctor_turns=sum(1 for t in turns if t.role == "doctor"),

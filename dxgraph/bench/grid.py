@@ -21,6 +21,7 @@ from dxgraph.types import Case
 
 __all__ = [
     "STRATEGIES",
+    "PROTOCOLS",
     "BenchConfig",
     "GridSample",
     "Shard",
@@ -32,13 +33,14 @@ __all__ = [
     "shard_of",
 ]
 
-STRATEGIES: tuple[str, ...] = ("single", "dialogue", "dialogue+image", "dialogue+image+tools")
+STRATEGIES: tuple[str, ...] = ("single", "dialogue", "dialogue+image", "dialogue+image+tools", "dialogue+hints")
+PROTOCOLS: tuple[str, ...] = ("dxgraph", "3mdbench")
 # Fields that define which samples a run holds; the rest (concurrency, shard, timeout) may
 # change between resumes of the same run.
 _GRID_FIELDS = ("cases", "split", "doctors", "patient", "judge", "strategies", "temperaments",
                 "limit", "max_turns")
 # Fields added later enter a run's identity only when set, so runs stored before them resume.
-_OPTIONAL_GRID_FIELDS = ("seed", "case_ids")
+_OPTIONAL_GRID_FIELDS = ("seed", "case_ids", "protocol", "kb_cases", "hints")
 LIMIT_DRAW = "stratified-round-robin-v1"
 
 
@@ -94,6 +96,12 @@ class BenchConfig(BaseModel):
         allow_train_overlap: run even though evaluated cases are in the rule doctor's
             knowledge base; the run and its reports are then marked "evaluated on training
             cases". Refused otherwise (a rule doctor scores 1.000 on its own base).
+        protocol: ``dxgraph`` (every case x every temperament, the test split) or ``3mdbench``
+            (every case of ``cases`` once, with its own ``personality``; see ``bench.protocol``).
+        kb_cases: the case set whose train split is the rule doctor's knowledge base (default:
+            ``cases`` under ``dxgraph``, the bundled set under ``3mdbench``).
+        hints: a CSV of classifier labels per case (``case_id,label1,label2,...``) that the
+            ``dialogue+hints`` strategy puts in the doctor's context (top 3).
         max_turns: doctor turns per consultation.
         concurrency: consultations in flight at once.
         shard: ``I/N`` to run one slice of the grid.
@@ -113,6 +121,9 @@ class BenchConfig(BaseModel):
     seed: int = 0
     case_ids: list[str] | None = None
     allow_train_overlap: bool = False
+    protocol: str = "dxgraph"
+    kb_cases: str | None = None
+    hints: str | None = None
     max_turns: int = Field(default=14, ge=1, le=200)
     concurrency: int = Field(default=8, ge=1, le=4096)
     shard: str | None = None
@@ -126,16 +137,23 @@ class BenchConfig(BaseModel):
                 raise InputError(f"unknown strategy {s!r}; use one of {', '.join(STRATEGIES)}")
         return list(dict.fromkeys(value))
 
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        if value not in PROTOCOLS:
+            raise InputError(f"unknown protocol {value!r}; use one of {', '.join(PROTOCOLS)}")
+        return value
+
     @field_validator("shard")
     @classmethod
     def _valid_shard(cls, value: str | None) -> str | None:
         return None if value in (None, "") else str(parse_shard(value))
 
-    @field_validator("cases")
+    @field_validator("cases", "kb_cases", "hints")
     @classmethod
-    def _absolute_dir(cls, value: str) -> str:
+    def _absolute_dir(cls, value: str | None) -> str | None:
         # A folder is stored absolute so a resume from another working directory finds it.
-        if value != "bundled" and Path(value).exists():
+        if value not in (None, "bundled") and Path(value).exists():
             return str(Path(value).resolve())
         return value
 
@@ -148,7 +166,21 @@ class BenchConfig(BaseModel):
             data["seed"] = self.seed
         if self.case_ids is not None:
             data["case_ids"] = list(self.case_ids)
+        if self.protocol != "dxgraph":
+            data["protocol"] = self.protocol
+        if self.kb_cases is not None:
+            data["kb_cases"] = self.kb_cases
+        if self.hints is not None:  # the file's content, not only its name, fixes the samples
+            from dxgraph.bench.protocol import file_sha256
+
+            data["hints_sha256"] = file_sha256(self.hints)
         return data
+
+    def knowledge_source(self) -> str:
+        """The case set whose train split the rule doctor learns from."""
+        if self.kb_cases is not None:
+            return self.kb_cases
+        return "bundled" if self.protocol == "3mdbench" else self.cases
 
     def shard_spec(self) -> Shard:
         return parse_shard(self.shard)
@@ -224,6 +256,12 @@ def build_grid(config: BenchConfig, cases: list[Case], temperaments: list[str]) 
     if not chosen:
         where = config.cases + (f" (split {config.split!r})" if config.split else "")
         raise InputError(f"no cases to run in {where!r}; check --cases and --split")
+    if config.protocol == "3mdbench":
+        from dxgraph.bench.protocol import own_temperaments
+
+        per_case = own_temperaments(chosen, temperaments)
+        return [GridSample(sample_key(c.id, per_case[c.id], s, d), c, per_case[c.id], s, d)
+                for c in chosen for s in config.strategies for d in config.doctors]
     return [
         GridSample(sample_key(c.id, t, s, d), c, t, s, d)
         for c in chosen for t in temperaments for s in config.strategies for d in config.doctors

@@ -43,6 +43,12 @@ def case_set_hash(cases: list[Case]) -> str:
     return h.hexdigest()
 
 
+def _sha(path: str) -> str:
+    from dxgraph.bench.protocol import file_sha256
+
+    return file_sha256(path)
+
+
 def build_manifest(config: Any, cases: list[Case], temperaments: list[str], *, started_at: str,
                    protocol: str = "dxgraph") -> dict[str, Any]:
     """The manifest of a run about to start (``config`` is its ``BenchConfig``)."""
@@ -59,6 +65,8 @@ def build_manifest(config: Any, cases: list[Case], temperaments: list[str], *, s
         "temperaments": list(temperaments),
         "cases": config.cases,
         "split": config.split or "all",
+        "knowledge_base": f"{config.knowledge_source()} (train split)" if "rules" in config.doctors else None,
+        "hints": ({"file": config.hints, "sha256": _sha(config.hints)} if getattr(config, "hints", None) else None),
         "n_cases": len(cases),
         "case_set_sha256": case_set_hash(cases),
         "seeds": {"case_draw": config.seed if config.limit is not None else None, "patient": 0, "bootstrap": None},

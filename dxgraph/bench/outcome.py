@@ -98,6 +98,10 @@ def outcome_from_result(key: str, case_id: str, temperament: str, strategy: str,
         result = SampleResult.from_json(result)
     if judge_name not in (None, "run"):
         result = result.model_copy(update={"judge": result.judges.get(judge_name)})
+    elif result.judge is None and result.judge_error:
+        # Stored but not judged (the judge failed): no verdict to score, so it counts like a
+        # failed sample until `bench judge RUN_ID` fills it, never as a wrong answer.
+        return failed_outcome(key, case_id, temperament, strategy, doctor)
     judge = result.judge
     # The judge's canonical truth keeps a synonym in a case file from splitting a class.
     truth = str((judge.true_label if judge else None) or result.truth)

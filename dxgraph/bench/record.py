@@ -35,6 +35,8 @@ class SampleResult(BaseModel):
     synthetic: bool = True
     final: FinalDiagnosis
     judge: JudgeResult | None = None
+    judge_error: str | None = Field(
+        default=None, description="why the run's judge could not score the stored dialogue (`bench judge RUN_ID` fills it)")
     judges: dict[str, JudgeResult] = Field(
         default_factory=dict, description="further judges' verdicts by name (`dxgraph bench judge`), never overwritten")
     disclosed: dict[str, int] = Field(default_factory=dict)

@@ -1,10 +1,13 @@
-"""Judging as a step of its own: score stored transcripts again with another judge, and
+"""Judging as a step of its own: score stored transcripts, again with another judge, and
 measure how far two judges agree.
 
-``bench run`` still judges every consultation as it ends (stored as the sample's ``judge``,
-named ``run`` here). ``judge_run`` adds a named judge's verdicts beside it (``judges``),
-never overwriting one; ``agreement`` compares any two by Cohen's kappa on correctness and
-on each rubric item, with 95 % bootstrap intervals over cases and the 2x2 confusion.
+``bench run`` stores every dialogue first and then judges it with ``judge_stored`` (the
+verdict is the sample's ``judge``, named ``run`` here); a judge that fails leaves the
+dialogue stored with ``judge_error`` set, and ``judge_run(..., name="run")`` (``bench judge
+RUN_ID``) fills those later. ``judge_run`` with another name adds that judge's verdicts
+beside the run's (``judges``), never overwriting one; ``agreement`` compares any two by
+Cohen's kappa on correctness and on each rubric item, with 95 % bootstrap intervals over
+cases and the 2x2 confusion.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from dxgraph.bench.judge import JudgeResult
 from dxgraph.bench.record import SampleResult
 from dxgraph.errors import InputError
 from dxgraph.store import Store
+from dxgraph.telemetry import get_tracer
 from dxgraph.types import Turn
 
-__all__ = ["RUN_JUDGE", "judge_run", "judge_names", "verdicts", "agreement"]
+__all__ = ["RUN_JUDGE", "run_judge_spec", "judge_run", "judge_stored", "mark_unjudged", "stored_turns", "unjudged", "judge_names", "verdicts",
+           "agreement"]
 
 RUN_JUDGE = "run"  # the verdict `bench run` stored with each sample
 
@@ -32,6 +37,11 @@ def _run_config(store: Store, run_id: str) -> dict[str, Any]:
         known = ", ".join(r.id for r in store.list_runs()[:10]) or "none"
         raise InputError(f"no run {run_id!r} in the store {store.url!r} (runs: {known})")
     return json.loads(run.config_json or "{}")
+
+
+def run_judge_spec(store: Store, run_id: str) -> str:
+    """The judge spec the run was started with (``rules`` for runs stored without one)."""
+    return str((_run_config(store, run_id).get("config") or {}).get("judge") or "rules")
 
 
 def judge_names(store: Store, run_id: str) -> list[str]:
@@ -46,20 +56,75 @@ def verdicts(result: SampleResult, name: str) -> JudgeResult | None:
     return result.judge if name == RUN_JUDGE else result.judges.get(name)
 
 
-async def judge_run(store: Store, run_id: str, judge, name: str, *, concurrency: int = 4) -> int:
-    """Score every done sample of ``run_id`` with ``judge`` and store it as ``name``.
+def stored_turns(store: Store, run_id: str, key: str) -> list[Turn]:
+    """A sample's transcript as stored, with the facts each reply disclosed (the rule judge's
+    rubric reads them)."""
+    return [Turn(index=t.index, role=t.role, text=t.text, revealed_facts=json.loads(t.revealed_json or "[]"))
+            for t in store.turns(run_id, key)]
 
-    Returns the number of samples judged. Refuses a name already used on the run.
+
+def unjudged(result: SampleResult) -> bool:
+    """Stored without the run's verdict because its judge failed."""
+    return result.judge is None and bool(result.judge_error)
+
+
+async def judge_stored(store: Store, run_id: str, key: str, case, judge, name: str = RUN_JUDGE) -> bool:
+    """Judge one stored dialogue and write the verdict as ``name`` (``run``: the sample's own
+    ``judge``, clearing ``judge_error``). The transcript and answer are read back from the
+    store, so a run's judging and ``bench judge`` score exactly what is stored.
+
+    Returns False when the sample is not done; exceptions of the judge propagate, the stored
+    dialogue untouched.
+    """
+    row = store.sample(run_id, key)
+    if row is None or row.status != "done":
+        return False
+    result = SampleResult.from_json(row.result_json)
+    turns = await asyncio.to_thread(stored_turns, store, run_id, key)
+    with get_tracer().start_as_current_span("bench.judge") as span:
+        span.set_attribute("dxgraph.judge_name", name)
+        verdict = await judge.evaluate(case, result.final, turns)
+
+    def add(old: str) -> str:
+        rec = SampleResult.from_json(old)
+        if name == RUN_JUDGE:
+            if rec.judge is not None:
+                raise InputError(f"sample {key!r} was judged meanwhile")
+            return rec.model_copy(update={"judge": verdict, "judge_error": None}).model_dump_json()
+        if name in rec.judges:
+            raise InputError(f"judge {name!r} was added to sample {key!r} meanwhile")
+        return rec.model_copy(update={"judges": {**rec.judges, name: verdict}}).model_dump_json()
+
+    return await asyncio.to_thread(store.update_result, run_id, key, add)
+
+
+def mark_unjudged(store: Store, run_id: str, key: str, error: str) -> None:
+    """Record why the run's judge could not score a stored dialogue (kept for ``bench judge``)."""
+    def change(old: str) -> str:
+        rec = SampleResult.from_json(old)
+        return rec.model_copy(update={"judge_error": error}).model_dump_json()
+
+    store.update_result(run_id, key, change)
+
+
+async def judge_run(store: Store, run_id: str, judge, name: str, *, concurrency: int = 4) -> int:
+    """Score the done samples of ``run_id`` with ``judge`` and store the verdicts as ``name``.
+
+    ``name="run"`` fills the run's own verdict where its judge failed (``judge_error``);
+    any other name judges every done sample and is refused when already used on the run.
+    Returns the number of samples judged.
     """
     stored = _run_config(store, run_id)
-    if name in judge_names(store, run_id):
+    rows = store.samples(run_id, "done")
+    if name == RUN_JUDGE:
+        rows = [r for r in rows if unjudged(SampleResult.from_json(r.result_json))]
+    elif name in judge_names(store, run_id):
         raise InputError(f"run {run_id!r} already has a judge named {name!r}; judges are never overwritten, "
                          "choose another --name")
     from dxgraph.simulator.cases import load_cases
 
     source = (stored.get("config") or {}).get("cases", "bundled")
-    cases = {c.id: c for c in load_cases(source=source, split=None)}
-    rows = store.samples(run_id, "done")
+    cases = {c.id: c for c in load_cases(source=source, split=None)} if rows else {}
     missing = sorted({r.case_id for r in rows} - set(cases))
     if missing:
         raise InputError(f"run {run_id!r}: case {missing[0]!r} is no longer in {source!r}; its transcript "
@@ -67,18 +132,8 @@ async def judge_run(store: Store, run_id: str, judge, name: str, *, concurrency:
     gate = asyncio.Semaphore(concurrency)
 
     async def one(row) -> None:
-        result = SampleResult.from_json(row.result_json)
-        turns = [Turn(index=t.index, role=t.role, text=t.text) for t in store.turns(run_id, row.key)]
         async with gate:
-            verdict = await judge.evaluate(cases[row.case_id], result.final, turns)
-
-        def add(old: str) -> str:
-            rec = SampleResult.from_json(old)
-            if name in rec.judges:
-                raise InputError(f"judge {name!r} was added to sample {row.key!r} meanwhile")
-            return rec.model_copy(update={"judges": {**rec.judges, name: verdict}}).model_dump_json()
-
-        await asyncio.to_thread(store.update_result, run_id, row.key, add)
+            await judge_stored(store, run_id, row.key, cases[row.case_id], judge, name)
 
     async with asyncio.TaskGroup() as group:
         for row in rows:

@@ -20,11 +20,12 @@ from typing import Any
 from dxgraph.bench.fidelity import fidelity_html, patient_fidelity
 from dxgraph.bench.metrics import Outcome, compute_metrics, difference, failed_outcome, outcome_from_result
 from dxgraph.bench.record import SampleResult
+from dxgraph.bench.rejudge import unjudged
 from dxgraph.bench.report_samples import samples_html
 from dxgraph.errors import InputError
 from dxgraph.store import SampleRow, Store
 
-__all__ = ["manifest_lines", "overlap_note", "load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
+__all__ = ["manifest_lines", "protocol_line", "overlap_note", "load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
            "write_html"]
 
 _KIND = re.compile(r"[A-Za-z_][\w.]*(?=:|\s\(|$)")  # the runner's "Type: message (file:line)"
@@ -140,6 +141,8 @@ def build_report(store: Store, run_id: str, *, reps: int = 1000, seed: int = 0,
         "evaluated_on_training_cases": len(stored.get("train_overlap") or []),
         "manifest": _manifest(run, stored, reps, seed),
         "judge": judge or "run",
+        "protocol": (stored.get("config") or {}).get("protocol", "dxgraph"),
+        "unjudged": sum(1 for r in done if unjudged(SampleResult.from_json(r.result_json))) if judge in (None, "run") else 0,
         "config": stored.get("config"),
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out, "sample_seconds": round(seconds, 3)},
@@ -242,6 +245,14 @@ def _table(groups: dict[str, dict[str, Any]], metrics: list[str], first: str) ->
     return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{rows}</table>"
 
 
+def protocol_line(report: dict[str, Any]) -> str:
+    """The protocol a run followed, named first in every report."""
+    if report.get("protocol") == "3mdbench":
+        return ("protocol: 3mdbench — every case of the set once, with its own personality; strategies compared; "
+                "f1_3mdbench is 3MDBench's metric (weighted F1, 'none' answers dropped) beside failure_rate")
+    return "protocol: dxgraph — every test case under every temperament (paired); top-1 is the headline"
+
+
 def overlap_note(report: dict[str, Any]) -> str:
     """The warning every report of a run on the doctor's own knowledge base carries ("" if none)."""
     n = report.get("evaluated_on_training_cases") or 0
@@ -310,6 +321,7 @@ def render_html(report: dict[str, Any], samples: list[dict[str, Any]] | None = N
 td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px}}.banner{{background:#fff3cd;padding:.6em;border:1px solid #e0c36b}}
 img{{max-width:100%;margin:.5em}}</style></head><body>
 <h1>{title}</h1>
+<p><b>{html.escape(protocol_line(report))}</b></p>
 <p class="banner">{html.escape(banner)}</p>{_overlap_banner(report)}
 <p>Status <b>{html.escape(str(report['status']))}</b>: {report['samples_done']} of {report['samples_total']} samples done,
 {report['samples_failed']} failed. Intervals: 95% bootstrap over cases ({report['bootstrap']['reps']} replicates).

@@ -9,6 +9,9 @@ Design (inspect_ai's eval log, done against a database):
   can share a run on one Postgres;
 * a failed sample (timeout, model error, anything else) is stored as ``status=error`` with
   its type and message and never stops the run; ``retry`` re-runs those only;
+* judging is a step of its own: the dialogue is stored first, then judged through
+  ``rejudge.judge_stored`` (``bench judge``'s code path); a judge that fails leaves the
+  dialogue stored with ``judge_error``, and ``bench judge RUN_ID`` fills it later;
 * a bounded pool of workers pulls from a queue: never an unbounded ``gather``.
 """
 
@@ -24,6 +27,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dxgraph.bench.checks import check_images as _check_images, check_overlap as _check_overlap, train_overlap
 from dxgraph.bench.grid import BenchConfig, GridSample, build_grid, shard_of
 from dxgraph.bench.record import SampleResult
 from dxgraph.errors import InputError, ModelError
@@ -53,6 +57,7 @@ class RunSummary:
     skipped: int
     seconds: float
     shard: str | None = None
+    judge_errors: int = 0
 
 
 class Harness(Protocol):
@@ -84,14 +89,28 @@ class SimulatorHarness:
         from dxgraph.models.roles import ModelPool
 
         self.config = config
-        self.agents = AgentFactory(ModelPool(by_spec=models), cases=config.cases)
+        self.agents = AgentFactory(ModelPool(by_spec=models), cases=config.knowledge_source())
         self._personas: dict[str, Any] | None = None
+        self.hints: dict[str, list[str]] = {}
 
     # -- inputs
     def load_cases(self) -> list[Case]:
         from dxgraph.simulator.cases import load_cases
 
-        return list(load_cases(source=self.config.cases, split=self.config.split))
+        cases = list(load_cases(source=self.config.cases, split=self.config.split))
+        if self.config.hints:
+            from dxgraph.bench.protocol import read_hints
+
+            self.hints = read_hints(self.config.hints, cases)
+        return cases
+
+    def check_grid(self, grid: list[GridSample]) -> None:
+        """Every case a ``dialogue+hints`` sample plays has its hints."""
+        if self.config.hints:
+            from dxgraph.bench.protocol import HINT_STRATEGY, check_hint_coverage
+
+            ids = list(dict.fromkeys(s.case.id for s in grid if s.strategy == HINT_STRATEGY))
+            check_hint_coverage(self.hints, ids, self.config.hints)
 
     def personas(self) -> dict[str, Any]:
         if self._personas is None:
@@ -107,7 +126,7 @@ class SimulatorHarness:
             return []
         from dxgraph.simulator.cases import load_cases
 
-        return list(load_cases(source=self.config.cases, split="train"))
+        return list(load_cases(source=self.config.knowledge_source(), split="train"))
 
     def temperaments(self) -> list[str]:
         from dxgraph.simulator.personas import TEMPERAMENTS
@@ -127,10 +146,14 @@ class SimulatorHarness:
         case = sample.case
         res = await run_consultation(
             case, self.personas()[sample.temperament], self.agents.doctor(sample.doctor, sample.strategy),
-            self.agents.patient(self.config.patient), self.agents.judge(self.config.judge),
-            max_turns=self.config.max_turns, strategy=sample.strategy,
+            self.agents.patient(self.config.patient), None,
+            max_turns=self.config.max_turns, strategy=sample.strategy, hints=self.hints.get(case.id, ()),
         )
         return SampleResult.from_consultation(case, res), list(res.turns)
+
+    def judge(self):
+        """The run's judge; the runner applies it to each stored dialogue."""
+        return self.agents.judge(self.config.judge)
 
     async def aclose(self) -> None:
         await self.agents.aclose()
@@ -184,7 +207,8 @@ async def _run_samples(samples: list[GridSample], harness: Harness, store: Store
         queue.put_nowait(s)
     bar = _Progress(progress, len(samples), f"run {config.run_id}")
     worker = _worker_name()
-    counts = {"ran": 0, "errors": 0}
+    counts = {"ran": 0, "errors": 0, "judge_errors": 0}
+    judge = harness.judge() if hasattr(harness, "judge") else None  # a harness without one judges in consult
 
     async def one(sample: GridSample) -> None:
         start = time.perf_counter()
@@ -207,6 +231,8 @@ async def _run_samples(samples: list[GridSample], harness: Harness, store: Store
         row.seconds = time.perf_counter() - start
         # The store is synchronous; a thread keeps the event loop serving other samples.
         await asyncio.to_thread(store.save_sample, row, turns)
+        if judge is not None and row.status == "done":
+            counts["judge_errors"] += not await _judge_one(store, config, sample, judge)
         counts["ran"] += 1
         counts["errors"] += row.status != "done"
         bar.advance(row.status == "done")
@@ -225,58 +251,29 @@ async def _run_samples(samples: list[GridSample], harness: Harness, store: Store
                 group.create_task(work())
     finally:
         bar.close()
-    return counts["ran"], counts["errors"]
+    return counts["ran"], counts["errors"], counts["judge_errors"]
 
 
-def _check_images(grid: list[GridSample]) -> None:
-    """Refuse a run whose doctor would be shown a photo that does not open.
+async def _judge_one(store: Store, config: BenchConfig, sample: GridSample, judge) -> bool:
+    """Judge a stored dialogue; on failure keep it stored with the judge's error (False)."""
+    from dxgraph.bench.rejudge import judge_stored, mark_unjudged
 
-    Loading a case only checks that its image files exist; a corrupt or mislabelled photo
-    would otherwise fail (or be silently dropped) in every consultation that shows it, and
-    ``retry`` could never fix it. Text-only samples (``dialogue``) never see the photo, so
-    they do not need it to open. Each distinct file is decoded once, before the run starts.
-    """
-    seen: set[str] = set()
-    for sample in grid:
-        if sample.strategy == "dialogue":
-            continue
-        for j, ref in enumerate(sample.case.images):
-            if ref.path in seen:
-                continue
-            from dxgraph.tools.imaging import load
-
-            try:
-                load(ref.path)
-            except InputError as exc:
-                raise InputError(f"case {sample.case.id!r}: field 'images[{j}].path': {exc}") from None
-            seen.add(ref.path)
-
-
-def train_overlap(grid: list[GridSample], harness: Harness) -> list[str]:
-    """Evaluated case ids that are in a doctor's knowledge base (same id or same complaint)."""
-    known = getattr(harness, "knowledge_cases", None)
-    kb = known() if known is not None else []
-    if not kb:
-        return []
-    ids = {c.id for c in kb}
-    complaints = {c.chief_complaint.strip() for c in kb}
-    return sorted({s.case.id for s in grid if s.case.id in ids or s.case.chief_complaint.strip() in complaints})
-
-
-def _check_overlap(config: BenchConfig, grid: list[GridSample], harness: Harness) -> list[str]:
-    overlap = train_overlap(grid, harness)
-    if overlap and not config.allow_train_overlap:
-        n_cases = len({s.case.id for s in grid})
-        raise InputError(f"{len(overlap)} of the {n_cases} evaluated cases (first: {overlap[0]!r}) are in the rule "
-                         "doctor's knowledge base (the train split), so its accuracy there is not a result; run on "
-                         "--split test, or pass --allow-train-overlap to run anyway (the run and its reports are "
-                         "then marked 'evaluated on training cases')")
-    return overlap
+    try:
+        async with asyncio.timeout(config.sample_timeout_s):
+            await judge_stored(store, config.run_id, sample.key, sample.case, judge)
+        return True
+    except Exception as exc:  # noqa: BLE001 - the stored dialogue outlives any judge failure
+        error = f"TimeoutError: judge exceeded {config.sample_timeout_s:g} s" if isinstance(exc, TimeoutError) \
+            else _describe(exc)
+        await asyncio.to_thread(mark_unjudged, store, config.run_id, sample.key, error)
+        return False
 
 
 def _open_run(config: BenchConfig, store: Store, harness: Harness) -> list[GridSample]:
     temperaments = harness.temperaments()
     grid = build_grid(config, harness.load_cases(), temperaments)
+    if hasattr(harness, "check_grid"):
+        harness.check_grid(grid)
     _check_images(grid)
     overlap = _check_overlap(config, grid, harness)
     identity = config.grid_identity(temperaments)
@@ -295,7 +292,10 @@ def _open_run(config: BenchConfig, store: Store, harness: Harness) -> list[GridS
     from dxgraph.store.tables import utcnow
 
     cases = list({s.case.id: s.case for s in grid}.values())
-    manifest = build_manifest(config, cases, temperaments, started_at=utcnow().isoformat())
+    # Under 3mdbench a case's temperament is its own personality: list the ones played.
+    played = temperaments if config.protocol == "dxgraph" else sorted({s.temperament for s in grid})
+    manifest = build_manifest(config, cases, played, started_at=utcnow().isoformat(),
+                              protocol=config.protocol)
     # On a resume the stored manifest (the first start's) is kept: create_run returns the row.
     store.create_run(config.run_id, kind=KIND, samples_total=len(grid),
                      config={"config": config.model_dump(mode="json"), "grid": identity,
@@ -339,7 +339,7 @@ async def _execute(config: BenchConfig, store: Store, harness: Harness | None, p
             todo = [s for s in mine if s.key in errored and s.key not in done]
         else:
             todo = [s for s in mine if s.key not in done]
-        ran, errors = await _run_samples(todo, harness, store, config, progress) if todo else (0, 0)
+        ran, errors, judge_errors = await _run_samples(todo, harness, store, config, progress) if todo else (0, 0, 0)
     except (asyncio.CancelledError, KeyboardInterrupt):
         _mark_interrupted(config, store, grid)
         raise
@@ -348,7 +348,7 @@ async def _execute(config: BenchConfig, store: Store, harness: Harness | None, p
     status, n_done, n_failed = _finish(config.run_id, store, grid)
     return RunSummary(run_id=config.run_id, status=status, samples_total=len(grid), samples_done=n_done,
                       samples_failed=n_failed, ran=ran, errors=errors, skipped=len(mine) - len(todo),
-                      seconds=time.perf_counter() - start, shard=config.shard)
+                      seconds=time.perf_counter() - start, shard=config.shard, judge_errors=judge_errors)
 
 
 async def run_benchmark(config: BenchConfig, store: Store, *, progress: bool = True,

@@ -76,7 +76,12 @@ def _echo_summary(s, store) -> None:
         from dxgraph.bench.report import overlap_note
 
         _say(overlap_note({"evaluated_on_training_cases": len(overlap)}))
+    if s.judge_errors:
+        _say(f"{s.judge_errors} dialogues are stored but not judged (the judge failed; not counted as answers): "
+             f"judge them with: dxgraph bench judge {s.run_id}")
     if not s.samples_failed:
+        if s.judge_errors:
+            raise typer.Exit(FAILED_EXIT)
         return
     from dxgraph.bench.report import error_kinds
 
@@ -139,7 +144,7 @@ def _check_specs(specs: list[tuple[str, str, bool]]) -> None:
             raise InputError(f"{where}: no rule baseline for role {role!r}")
 
 
-def _check_train_cases(cases: str, doctors: list[str]) -> None:
+def _check_train_cases(cases: str, doctors: list[str], flag: str = "--cases") -> None:
     """The rule doctor learns from the case set's train split; without one every sample
     would be stored as the same InputError."""
     if "rules" not in doctors:
@@ -147,7 +152,7 @@ def _check_train_cases(cases: str, doctors: list[str]) -> None:
     from dxgraph.simulator.cases import load_cases
 
     if not load_cases(cases, split="train"):
-        raise InputError(f"--cases {cases!r} has no train cases, and the rule doctor ('rules', the default "
+        raise InputError(f"{flag} {cases!r} has no train cases, and the rule doctor ('rules', the default "
                          "--doctor) learns from them; re-import with more cases per label or a --train-fraction "
                          "that puts some in train, or choose an LLM --doctor")
 
@@ -177,7 +182,7 @@ def _temperaments(values: list[str] | None) -> list[str]:
 def run(
     run_id: Annotated[str, typer.Option("--run-id", help="Run name; reusing it resumes the run.")],
     cases: Annotated[str, typer.Option(help="'bundled' or a folder of case files.")] = "bundled",
-    split: Annotated[str, typer.Option(help="train, test or all.")] = "test",
+    split: Annotated[Optional[str], typer.Option(help="train, test or all (default: test; under --protocol 3mdbench every case).")] = None,
     doctor: Annotated[Optional[list[str]], typer.Option(help="Doctor model spec (repeat or comma-separate for several).")] = None,
     patient: Annotated[Optional[str], typer.Option(help="Patient model spec (default: rules).")] = None,
     judge: Annotated[Optional[str], typer.Option(help="Judge model spec (default: rules).")] = None,
@@ -189,6 +194,9 @@ def run(
         "--allow-train-overlap", help="Run even on cases in the rule doctor's knowledge base (marked in reports).")] = False,
     cases_file: Annotated[Optional[str], typer.Option("--cases-file",
                                                       help="Run exactly the case ids listed in this file.")] = None,
+    protocol: Annotated[str, typer.Option(help="dxgraph, or 3mdbench: every case once with its own personality.")] = "dxgraph",
+    kb_cases: Annotated[Optional[str], typer.Option("--kb-cases", help="Case set whose train split is the rule doctor's knowledge base.")] = None,
+    hints: Annotated[Optional[str], typer.Option(help="CSV case_id,label1,label2,... for strategy dialogue+hints.")] = None,
     concurrency: Annotated[int, typer.Option(help="Consultations in flight at once.")] = 8,
     shard: Annotated[Optional[str], typer.Option(help="I/N: run one slice of the grid.")] = None,
     max_turns: Annotated[int, typer.Option(help="Doctor turns per consultation.")] = 14,
@@ -217,20 +225,25 @@ def run(
     patient_spec, judge_spec = patient or role_spec(settings, "patient"), judge or role_spec(settings, "judge")
     _check_specs([*(("doctor", d, bool(doctor)) for d in doctors), ("patient", patient_spec, bool(patient)),
                   ("judge", judge_spec, bool(judge))])
+    from dxgraph.bench.protocol import check_options, default_strategies
+
+    strategy = strategy or default_strategies(protocol, hints)
+    check_options(protocol, split=split, temperaments=temperaments, strategies=strategy, hints=hints)
+    split = None if protocol == "3mdbench" else (split or "test")
     try:
         config = BenchConfig(
             run_id=run_id, cases=cases, split=None if split == "all" else split,
             doctors=doctors, patient=patient_spec, judge=judge_spec,
-            strategies=strategy or ["dialogue"], temperaments=_temperaments(temperaments), limit=limit,
+            strategies=strategy, temperaments=_temperaments(temperaments), limit=limit,
             seed=seed, case_ids=read_case_ids(cases_file) if cases_file else None,
-            allow_train_overlap=allow_train_overlap,
+            allow_train_overlap=allow_train_overlap, protocol=protocol, kb_cases=kb_cases, hints=hints,
             concurrency=concurrency, shard=shard, max_turns=max_turns, sample_timeout_s=timeout,
         )
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "option"
         raise InputError(f"--{_FLAGS.get(field, field.replace('_', '-'))}: {err['msg']}") from None
-    _check_train_cases(config.cases, config.doctors)
+    _check_train_cases(config.knowledge_source(), config.doctors, "--kb-cases" if kb_cases else "--cases")
     store = _store(db)
     try:
         summary = asyncio.run(run_benchmark(config, store, progress=progress))
@@ -295,53 +308,9 @@ def report_cmd(
         typer.echo(json.dumps(rep, indent=2))
         return
     if not html_file:
-        _print_report(rep)
+        from dxgraph.cli.bench_report import print_report
 
-
-def _print_report(rep: dict) -> None:
-    from rich.table import Table
-
-    from dxgraph.cli import console
-
-    synthetic = {True: "synthetic cases", False: "imported cases", "mixed": "mixed cases"}.get(rep["synthetic"], "")
-    console.print(f"run {rep['run_id']!r} ({rep['status']}): {rep['samples_done']}/{rep['samples_total']} done, "
-                  f"{rep['samples_failed']} failed{(' — ' + synthetic) if synthetic else ''}", highlight=False)
-    from dxgraph.bench.report import manifest_lines, overlap_note
-
-    for line in manifest_lines(rep.get("manifest") or {}):
-        _say("  " + line)
-    if overlap_note(rep):
-        _say(overlap_note(rep))
-    if rep["samples_failed"]:
-        _say("failed samples by error kind:")
-        _echo_errors(rep.get("error_kinds") or [], rep["run_id"])
-    if not rep["samples_done"]:
-        # Metrics of zero samples are all blank; a table of dashes would read as a result.
-        why = (f"all samples failed ({rep['samples_failed']} of {rep['samples_total']})"
-               if rep["samples_failed"] == rep["samples_total"] else "no sample has finished yet")
-        _say(f"no metrics: {why}" + (f"; fix the cause, then: dxgraph bench retry {rep['run_id']}"
-                                     if rep["samples_failed"] else ""))
-        return
-    if rep["samples_failed"]:
-        _say(f"metrics below cover the {rep['samples_done']} completed samples only; "
-             f"re-run the failed ones with: dxgraph bench retry {rep['run_id']}")
-        _say(f"except top1_accuracy_all_assigned, which counts the {rep['samples_failed']} failed samples as wrong")
-    metrics = ["top1_accuracy", "top1_accuracy_all_assigned", "top3_accuracy", "macro_f1", "other_rate",
-               "unparseable_rate", "abstention_rate", "mean_turns", "facts_elicited"]
-    for title, groups in (("overall", {"all": rep["metrics"].get("overall", {})}),
-                          ("temperament", rep["metrics"].get("by_temperament", {})),
-                          ("strategy", rep["metrics"].get("by_strategy", {}))):
-        table = Table(title=title)
-        table.add_column(title, overflow="fold")
-        for m in metrics:
-            table.add_column(m, overflow="fold")
-        for name, block in groups.items():
-            cells = []
-            for m in metrics:
-                v = block.get(m) or {}
-                cells.append("–" if v.get("value") is None else f"{v['value']:.3f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}]")
-            table.add_row(escape(str(name)), *cells)
-        console.print(table)
+        print_report(rep)
 
 
 @app.command("compare")

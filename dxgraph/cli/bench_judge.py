@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from dxgraph.cli.bench import DbOpt, _check_specs, _say, _store, app
+from dxgraph.errors import InputError
 
 __all__: list[str] = []
 
@@ -17,28 +18,41 @@ __all__: list[str] = []
 @app.command("judge")
 def judge_cmd(
     run_id: Annotated[str, typer.Argument(help="The run whose stored transcripts to judge.")],
-    judge: Annotated[str, typer.Option(help="Judge model spec ('rules' or 'openai:MODEL@URL').")],
-    name: Annotated[Optional[str], typer.Option(help="Name of this judge in the run (default: the spec).")] = None,
+    judge: Annotated[Optional[str], typer.Option(help="Judge model spec ('rules' or 'openai:MODEL@URL'); default: the run's.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Name of a new judge in the run (default: the spec); "
+                                                     "'run' or none with no --judge fills the run's own where it failed.")] = None,
     concurrency: Annotated[int, typer.Option(help="Transcripts judged at once.")] = 4,
     db: DbOpt = None,
 ) -> None:
-    """Judge a run's stored transcripts again; the verdicts are stored beside the old ones."""
+    """Judge a run's stored transcripts: fill the run's own verdicts where its judge failed, or
+    add another judge's beside the old ones (never overwriting)."""
     from dxgraph.bench.agents import AgentFactory
-    from dxgraph.bench.rejudge import judge_run
+    from dxgraph.bench.rejudge import RUN_JUDGE, judge_run, run_judge_spec
 
-    _check_specs([("judge", judge, True)])
     store = _store(db)
+    own = run_judge_spec(store, run_id)
+    if name is None:
+        name = RUN_JUDGE if judge is None or judge == own else judge
+    if name == RUN_JUDGE and judge not in (None, own):
+        raise InputError(f"run {run_id!r} was judged by {own!r}; its own verdicts are filled by that judge only; "
+                         f"add {judge!r} as a judge of its own with --name NAME")
+    spec = judge or own
+    _check_specs([("judge", spec, judge is not None)])
     factory = AgentFactory()
 
     async def go() -> int:
         try:
-            return await judge_run(store, run_id, factory.judge(judge), name or judge, concurrency=concurrency)
+            return await judge_run(store, run_id, factory.judge(spec), name, concurrency=concurrency)
         finally:
             await factory.aclose()
 
     n = asyncio.run(go())
-    _say(f"judged {n} transcripts of run {run_id!r} as {name or judge!r}; "
-         f"report with: dxgraph bench report {run_id} --judge {name or judge}")
+    if name == RUN_JUDGE:
+        _say(f"judged {n} transcripts of run {run_id!r} that its judge {spec!r} had not scored; "
+             f"report with: dxgraph bench report {run_id}")
+        return
+    _say(f"judged {n} transcripts of run {run_id!r} as {name!r}; "
+         f"report with: dxgraph bench report {run_id} --judge {name}")
 
 
 @app.command("agreement")

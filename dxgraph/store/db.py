@@ -225,6 +225,10 @@ class Store:
                 q = q.where(SampleRow.status == status)
             return list(s.exec(q))
 
+    def sample(self, run_id: str, key: str) -> SampleRow | None:
+        with self.session() as s:
+            return s.exec(select(SampleRow).where(SampleRow.run_id == run_id, SampleRow.key == key)).first()
+
     def turns(self, run_id: str, sample_key: str) -> list[TurnRow]:
         with self.session() as s:
             q = (select(TurnRow).where(TurnRow.run_id == run_id, TurnRow.sample_key == sample_key)
