@@ -232,7 +232,8 @@ async def _run_samples(samples: list[GridSample], harness: Harness, store: Store
         # The store is synchronous; a thread keeps the event loop serving other samples.
         await asyncio.to_thread(store.save_sample, row, turns)
         if judge is not None and row.status == "done":
-            counts["judge_errors"] += not await _judge_one(store, config, sample, judge)
+            judged = await _judge_one(store, config, sample, judge)  # awaited before the += reads the count
+            counts["judge_errors"] += not judged
         counts["ran"] += 1
         counts["errors"] += row.status != "done"
         bar.advance(row.status == "done")
