@@ -11,7 +11,7 @@ Design (inspect_ai's eval log, done against a database):
   its type and message and never stops the run; ``retry`` re-runs those only;
 * judging is a step of its own: the dialogue is stored first, then judged through
   ``rejudge.judge_stored`` (``bench judge``'s code path); a judge that fails leaves the
-  dialogue stored with ``judge_error``, and ``bench judge RUN_ID`` fills it later;
+  dialogue stored with ``judge_error``, and ``bench judge RUN_ID`` or a resume fills it later;
 * a bounded pool of workers pulls from a queue: never an unbounded ``gather``.
 """
 
@@ -255,6 +255,19 @@ async def _run_samples(samples: list[GridSample], harness: Harness, store: Store
     return counts["ran"], counts["errors"], counts["judge_errors"]
 
 
+async def _judge_unjudged(mine: list[GridSample], harness: Harness, store: Store, config: BenchConfig) -> int:
+    """A resume judges this shard's stored dialogues whose judge failed before; returns the
+    number still unjudged. One at a time: a judge that was down is likely to fail again."""
+    if not hasattr(harness, "judge"):
+        return 0
+    from dxgraph.bench.rejudge import unjudged
+
+    pending = {r.key for r in store.samples(config.run_id, "done") if unjudged(SampleResult.from_json(r.result_json))}
+    todo = [s for s in mine if s.key in pending]
+    judge = harness.judge() if todo else None
+    return sum([not await _judge_one(store, config, s, judge) for s in todo])
+
+
 async def _judge_one(store: Store, config: BenchConfig, sample: GridSample, judge) -> bool:
     """Judge a stored dialogue; on failure keep it stored with the judge's error (False)."""
     from dxgraph.bench.rejudge import judge_stored, mark_unjudged
@@ -341,6 +354,8 @@ async def _execute(config: BenchConfig, store: Store, harness: Harness | None, p
         else:
             todo = [s for s in mine if s.key not in done]
         ran, errors, judge_errors = await _run_samples(todo, harness, store, config, progress) if todo else (0, 0, 0)
+        just_ran = {s.key for s in todo}
+        judge_errors += await _judge_unjudged([s for s in mine if s.key not in just_ran], harness, store, config)
     except (asyncio.CancelledError, KeyboardInterrupt):
         _mark_interrupted(config, store, grid)
         raise

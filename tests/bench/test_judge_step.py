@@ -50,6 +50,10 @@ async def test_a_failing_judge_keeps_the_dialogue_and_bench_judge_scores_it_late
     assert rep["metrics"]["overall"]["top1_accuracy_all_assigned"]["value"] == 0.0  # not scored as answers
     assert rep["metrics"]["overall"]["failure_rate"]["value"] == 1.0
 
+    # Still down: resuming the run tries again and keeps them stored, unjudged.
+    again = await run_benchmark(config, store, progress=False,
+                                harness=SimulatorHarness(config, models={JUDGE: ScriptedModel(_down)}))
+    assert (again.ran, again.judge_errors) == (0, 2)
     # The judge is back: `bench judge RUN_ID` (name "run") fills the run's own verdicts.
     assert await judge_run(store, "j", LLMJudge(ScriptedModel(_rubric)), "run") == 2
     for row in store.samples("j", "done"):
@@ -59,6 +63,17 @@ async def test_a_failing_judge_keeps_the_dialogue_and_bench_judge_scores_it_late
     assert await judge_run(store, "j", LLMJudge(ScriptedModel(_down)), "run") == 0  # nothing left to fill
     rep = json.loads(CliRunner().invoke(app, ["bench", "report", "j", "--json", "--reps", "10", "--db", url]).output)
     assert rep["unjudged"] == 0 and rep["metrics"]["overall"]["failure_rate"]["value"] == 0.0
+
+
+async def test_resuming_the_run_judges_what_its_judge_missed(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    config = BenchConfig(run_id="r", judge=JUDGE, strategies=["single"], temperaments=["neutral"], limit=2)
+    await run_benchmark(config, store, progress=False,
+                        harness=SimulatorHarness(config, models={JUDGE: ScriptedModel(_down)}))
+    back = await run_benchmark(config, store, progress=False,
+                               harness=SimulatorHarness(config, models={JUDGE: ScriptedModel(_rubric)}))
+    assert (back.ran, back.judge_errors) == (0, 0)
+    assert all(SampleResult.from_json(r.result_json).judge is not None for r in store.samples("r", "done"))
 
 
 def test_the_cli_says_how_to_fill_and_refuses_another_judge_under_the_runs_name(tmp_path):
