@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dxgraph.errors import ConfigError
+from dxgraph.yamlfile import load_checked
 
 __all__ = [
     "LABELS",
@@ -112,7 +113,7 @@ def load_label_table(path: str | Path | None = None) -> LabelTable:
     """
     p = Path(path) if path else _bundled_path()
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_checked(p.read_text(encoding="utf-8"), str(p))[0]
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read the label table: {exc}", file=str(p)) from None
     try:

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dxgraph.errors import ConfigError
+from dxgraph.yamlfile import load_checked
 from dxgraph.simulator import labels as label_table
 
 __all__ = [
@@ -182,7 +183,7 @@ def load_persona_file(path: str | Path) -> dict[str, Persona]:
     """
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = load_checked(p.read_text(encoding="utf-8"), str(p))[0]
     except OSError as exc:
         raise ConfigError(f"cannot read the persona file: {exc.strerror}", file=str(p)) from None
     except yaml.YAMLError as exc:
