@@ -142,8 +142,10 @@ def import_cmd(
         err_console.print("[yellow]warning:[/yellow] no train cases: the rule doctor ('--doctor rules') cannot run "
                           "on this set, it learns from the train split; give labels two or more cases each, or "
                           "raise --train-fraction (a label of one case then goes to train), or benchmark an LLM "
-                          "--doctor", highlight=False, soft_wrap=True)
+                          "--doctor, or run `dxgraph bench run --protocol 3mdbench` (its rule doctor learns from "
+                          "--kb-cases, by default the bundled train split)", highlight=False, soft_wrap=True)
     elif train == len(cases):
         err_console.print("[yellow]warning:[/yellow] no test cases: `dxgraph bench run` (which runs the test split) "
-                          "finds nothing here; lower --train-fraction or run with --split train",
+                          "finds nothing here; lower --train-fraction, run with --split train, or run "
+                          "`dxgraph bench run --protocol 3mdbench`, which evaluates every case",
                           highlight=False, soft_wrap=True)
