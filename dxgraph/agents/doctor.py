@@ -13,7 +13,7 @@ from dxgraph.agents.doctor_actions import Doctor, DoctorAction, DoctorTurn, Fina
 from dxgraph.agents.doctor_view import STRATEGIES, CaseView, Strategy
 from dxgraph.agents.prompts import doctor_system_prompt, final_note
 from dxgraph.agents.toolbox import ToolBox, image_part, workflow_label
-from dxgraph.errors import ModelError
+from dxgraph.errors import ModelOutputError
 from dxgraph.models.base import ChatModel, GenerateConfig, ImagePart, Message, assistant, system, user
 from dxgraph.simulator import labels as label_table
 from dxgraph.types import FinalDiagnosis, Turn
@@ -98,7 +98,7 @@ class LLMDoctor:
         msgs = self.messages(view, transcript, must_finalize)
         spent = [0.0, 0, 0]
         problem = ""
-        failure: ModelError | None = None
+        failure: ModelOutputError | None = None
         for _ in range(self.max_repairs + 1):
             try:
                 out = await self.model.generate(
@@ -106,9 +106,11 @@ class LLMDoctor:
                     config=GenerateConfig(temperature=0.0, max_tokens=self.max_tokens),
                     schema=FinalAction if must_finalize else DoctorAction,
                 )
-            except ModelError as exc:
+            except ModelOutputError as exc:
                 # Malformed JSON is worth a repair; if every try fails the error propagates,
                 # so the sample is recorded as failed (and retried), never as an abstention.
+                # An unreachable or misconfigured model (ModelUnavailable, ModelNotConfigured)
+                # is not repaired: it propagates at once so the runner records it as such.
                 failure = exc
                 msgs = msgs + [user(f"Your answer was not valid: {exc}. Answer again as JSON.")]
                 continue
