@@ -345,6 +345,9 @@ def phantoms_generate(
     out: Annotated[Path, typer.Option("-o", "--out", help="folder to write the images, labels.csv and README.txt into")]
     = Path("phantoms"),
     force: Annotated[bool, typer.Option("--force", help="replace a phantom set already in --out")] = False,
+    family: Annotated[str, typer.Option("--family", help="a: the family the segmenters were tuned on; b: fundus "
+                                                         "photographs drawn differently, never used in tuning "
+                                                         "(glaucoma, diabetic_retinopathy)")] = "a",
 ) -> None:
     """Write synthetic images with known truth and labels.csv (labelled synthetic)."""
     from dxgraph.phantoms import generate
@@ -353,8 +356,8 @@ def phantoms_generate(
     from dxgraph.cli.progress import phase
 
     with phase(f"generating {n} synthetic {workflow} phantoms"):
-        path = generate(workflow, n, seed, out, force=force)
-    console.print(f"wrote {n} synthetic {workflow} phantoms to {path}"
+        path = generate(workflow, n, seed, out, force=force, family=family)
+    console.print(f"wrote {n} synthetic {workflow} phantoms (family {family}) to {path}"
                   + (" (replaced the set that was there)" if replacing else ""), highlight=False, markup=False)
 
 
