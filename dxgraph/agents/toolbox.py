@@ -26,13 +26,11 @@ def workflow_label(text: str) -> str | None:
 
 
 def _summarise_workflow(dx) -> str:
+    from dxgraph.agents.assessor import describe_score
+
     parts = [f"workflow {dx.workflow!r}: outcome {dx.outcome}"]
-    if dx.probability is not None:
-        parts.append(f"probability {dx.probability:.2f}")
-    if dx.score is not None:
-        parts.append(f"evidence score {dx.score:.2f}" + (f" (threshold {dx.threshold:g})" if dx.threshold is not None else ""))
-    if dx.coverage is not None:
-        parts.append(f"coverage {dx.coverage:.0%} of the weight")
+    if described := describe_score(dx):
+        parts.append(described)
     for ind in dx.indicators:
         if ind.status == "ok":
             unit = f" {ind.unit}" if ind.unit else ""

@@ -275,8 +275,11 @@ def _print_diagnosis(dx) -> None:
             console.print(f"  {r.id}: {r.error}", highlight=False, markup=False)
         elif r.rationale:
             console.print(f"  {r.id}: {r.rationale}", highlight=False, markup=False)
-    score = "" if dx.score is None else f" (score {dx.score:.2f}" + (f", threshold {dx.threshold}" if dx.threshold is not None else "") + ")"
-    console.print(f"[bold]outcome:[/bold] {escape(dx.outcome)}{score}", highlight=False)
+    from dxgraph.agents.assessor import describe_score
+
+    # the score is a weighted count of signs, not a probability: say which, and on how much evidence
+    score = describe_score(dx)
+    console.print(f"[bold]outcome:[/bold] {escape(dx.outcome)}" + (f" ({escape(score)})" if score else ""), highlight=False)
     if dx.note:
         console.print(f"note: {dx.note.split('; unavailable:')[0]}", highlight=False, markup=False)
     if dx.narrative:
