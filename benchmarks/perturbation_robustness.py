@@ -10,10 +10,12 @@ segmenters were tuned on seeds < 1000).
    Rotation turns the drawn ellipses, so its truth shifts by up to ~0.01.
 2. The same perturbations on the real CC0 photograph ``skimage.data.retina()``: no truth,
    so the spread (min-max) of the measured vCDR across levels.
-3. A second family, not used in tuning, made from held-out phantoms: oval discs (horizontal
-   stretch 0.8x / 1.25x: vertical extents, hence the vCDR truth, unchanged), darker and
-   lighter pigmentation (per-channel gains), and for DR, negatives with lesion mimics
-   (bright drusen/exudate-like spots, dark pigment clumps): false microaneurysm calls.
+3. Phantom family b (``dxgraph phantoms generate --family b``), never used in tuning: oval
+   and tilted discs, peripapillary atrophy, pigmentation and tessellation, another vessel
+   tree; as generated and under a few of the perturbations above. The older derived family
+   (family-a phantoms stretched or re-tinted) is kept for comparison.
+4. Diabetic retinopathy negatives with lesion mimics: family b's own (drusen at the macula,
+   reflections beside vessels, pigment clumps) and mimics painted on family-a negatives.
 
     python benchmarks/perturbation_robustness.py --n 30 --seed 20000
 """
@@ -162,19 +164,23 @@ def mimic(a: np.ndarray, rng: np.random.Generator, n_bright: int = 12, n_dark: i
     return _u8(out)
 
 
-def dr_table(root: Path, rows: list[dict]) -> list[str]:
+def dr_table(root: Path, rows: list[dict], root_b: Path, rows_b: list[dict]) -> list[str]:
     out = ["| DR negatives (true count 0) | false microaneurysm calls (count >= 1) | mean false count |", "|---|---|---|"]
     negs = [r for r in rows if int(r["label"]) == 0]
-    for name, with_mimics in (("as generated", False), ("with drusen/exudate spots and pigment clumps", True)):
+    negs_b = [r for r in rows_b if int(r["label"]) == 0]
+    for name, with_mimics, where, which in (
+            ("family a as generated", False, root, negs),
+            ("family a with drusen/exudate spots and pigment clumps painted on", True, root, negs),
+            ("family b (drusen, reflections beside vessels, pigment clumps)", False, root_b, negs_b)):
         calls, counts = 0, []
-        for i, row in enumerate(negs):
-            a = np.asarray(PILImage.open(root / row["image"]).convert("RGB"))
+        for i, row in enumerate(which):
+            a = np.asarray(PILImage.open(where / row["image"]).convert("RGB"))
             if with_mimics:
                 a = mimic(a, np.random.default_rng(1000 + i))
             c = int(lesion_count(segment_microaneurysms(Image(a.astype(np.float32)))))
             calls += c >= 1
             counts.append(c)
-        out.append(f"| {name} | {calls} of {len(negs)} | {np.mean(counts):.2f} |")
+        out.append(f"| {name} | {calls} of {len(which)} | {np.mean(counts):.2f} |")
     return out
 
 
@@ -195,12 +201,20 @@ def main(argv: list[str] | None = None) -> None:
             if "perturb" not in skip:
                 lines += glaucoma_table(root / "g", rows, LEVELS, "perturbation (glaucoma phantoms)") + [""]
             if "family" not in skip:
-                lines += glaucoma_table(root / "g", rows, LEVELS[:1] + FAMILY, "second family (glaucoma phantoms)") + [""]
+                lines += glaucoma_table(root / "g", rows, LEVELS[:1] + FAMILY, "derived from family a (glaucoma)") + [""]
+        if "family" not in skip:
+            generate("glaucoma", args.n, args.seed, root / "gb", family="b")
+            rows_b = list(csv.DictReader((root / "gb" / "labels.csv").open()))
+            picked = [lv for lv in LEVELS if lv[0] in ("none", "blur sigma 2", "JPEG q60", "resize 0.5x",
+                                                       "illumination gradient 60%")]
+            lines += glaucoma_table(root / "gb", rows_b, picked, "family b (glaucoma phantoms)") + [""]
         if "real" not in skip:
             lines += real_photo_table() + [""]
         if "dr" not in skip:
             generate("diabetic_retinopathy", args.n, args.seed, root / "dr")
-            lines += dr_table(root / "dr", list(csv.DictReader((root / "dr" / "labels.csv").open()))) + [""]
+            generate("diabetic_retinopathy", args.n, args.seed, root / "drb", family="b")
+            lines += dr_table(root / "dr", list(csv.DictReader((root / "dr" / "labels.csv").open())),
+                              root / "drb", list(csv.DictReader((root / "drb" / "labels.csv").open()))) + [""]
     print("\n".join(lines))
     print(f"({time.perf_counter() - t0:.0f} s)")
 

@@ -178,6 +178,10 @@ class FinalDiagnosis(_Frozen):
     confidence: float = Field(default=0.0, ge=0.0, le=1.0)
     differential: list[str] = Field(default_factory=list)
     basis: str = ""
+    # Set when the conclusion is a workflow's outcome resting on an evidence score, which is
+    # not a probability: how that score reads ("evidence score 1.00, threshold 0.5; ..."),
+    # shown instead of a confidence percentage.
+    evidence: str | None = None
 
 
 class Disclosure(_Frozen):

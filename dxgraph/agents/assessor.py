@@ -13,7 +13,7 @@ from __future__ import annotations
 from dxgraph.agents.planner import Plan
 from dxgraph.types import Diagnosis, IndicatorResult
 
-__all__ = ["assess", "narrate", "evidence_table"]
+__all__ = ["assess", "narrate", "evidence_table", "describe_score"]
 
 
 def _evidence(r: IndicatorResult) -> float | None:
@@ -133,3 +133,26 @@ async def narrate(dx: Diagnosis, plan: Plan, model) -> str:
         config=GenerateConfig(temperature=0.0, max_tokens=300),
     )
     return out.text.strip()
+
+
+def describe_score(dx: Diagnosis) -> str:
+    """The decision's number in words that say what it is, for the CLI and the doctor.
+
+    A weighted evidence score is not a probability: "evidence score 1.00" on two of four
+    indicators is not "100 % confident". So it is given with its threshold, how many of the
+    indicators read show the sign, and the share of the weight that could be read; a
+    calibrated probability, where the workflow has one, is named as such.
+    """
+    parts = []
+    if dx.probability is not None:
+        parts.append(f"probability {dx.probability:.2f} (calibrated)")
+    if dx.score is not None:
+        thr = f", threshold {dx.threshold:g}" if dx.threshold is not None else ""
+        parts.append(f"evidence score {dx.score:.2f}{thr}")
+    read = [r for r in dx.indicators if r.finding in ("sign present", "sign absent", "uncertain")]
+    if read:
+        present = sum(r.finding == "sign present" for r in read)
+        parts.append(f"sign present in {present}/{len(read)} indicators read ({len(dx.indicators)} in the workflow)")
+    if dx.coverage is not None:
+        parts.append(f"coverage {dx.coverage:.0%} of the weight")
+    return "; ".join(parts)

@@ -366,8 +366,13 @@ class RuleDoctor:
                 score = float(m.group(1)) if m else 0.5
                 negative = label.startswith(("no ", "normal "))
                 confidence = 1 - score if negative else score
+                # without a calibrated probability the number is an evidence score: say so
+                # ("evidence score 1.00, threshold 0.5; sign present in 2/2 ...") rather than
+                # let it read as "confidence 100%"
+                said = [part for part in t.text.split("; ") if part.startswith(("evidence score", "sign present in", "coverage"))]
+                evidence = None if "; probability " in t.text or not said else "; ".join(said)
                 return FinalDiagnosis(label=label, confidence=round(min(1.0, max(0.0, confidence)), 4),
-                                      basis=f"Diagnostic workflow evidence: {t.text}")
+                                      basis=f"Diagnostic workflow evidence: {t.text}", evidence=evidence)
         return None
 
     def _final(self, p: np.ndarray, contributions: list[tuple[str, np.ndarray]]) -> FinalDiagnosis:

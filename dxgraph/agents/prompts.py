@@ -48,7 +48,9 @@ def render_final(final: FinalDiagnosis | None) -> str:
     if final.label is None:
         head = "I cannot reach a diagnosis remotely; please see a doctor in person."
     else:
-        head = f"My conclusion: {final.label} (confidence {final.confidence:.0%})."
+        # a workflow's evidence score is not a probability, so it is never shown as a confidence
+        weight = f"workflow {final.evidence}" if final.evidence else f"confidence {final.confidence:.0%}"
+        head = f"My conclusion: {final.label} ({weight})."
     alt = [d for d in final.differential if d != final.label]
     tail = f" Other possibilities: {', '.join(alt)}." if alt else ""
     basis = f" Basis: {final.basis}" if final.basis else ""

@@ -275,8 +275,11 @@ def _print_diagnosis(dx) -> None:
             console.print(f"  {r.id}: {r.error}", highlight=False, markup=False)
         elif r.rationale:
             console.print(f"  {r.id}: {r.rationale}", highlight=False, markup=False)
-    score = "" if dx.score is None else f" (score {dx.score:.2f}" + (f", threshold {dx.threshold}" if dx.threshold is not None else "") + ")"
-    console.print(f"[bold]outcome:[/bold] {escape(dx.outcome)}{score}", highlight=False)
+    from dxgraph.agents.assessor import describe_score
+
+    # the score is a weighted count of signs, not a probability: say which, and on how much evidence
+    score = describe_score(dx)
+    console.print(f"[bold]outcome:[/bold] {escape(dx.outcome)}" + (f" ({escape(score)})" if score else ""), highlight=False)
     if dx.note:
         console.print(f"note: {dx.note.split('; unavailable:')[0]}", highlight=False, markup=False)
     if dx.narrative:
@@ -345,6 +348,9 @@ def phantoms_generate(
     out: Annotated[Path, typer.Option("-o", "--out", help="folder to write the images, labels.csv and README.txt into")]
     = Path("phantoms"),
     force: Annotated[bool, typer.Option("--force", help="replace a phantom set already in --out")] = False,
+    family: Annotated[str, typer.Option("--family", help="a: the family the segmenters were tuned on; b: fundus "
+                                                         "photographs drawn differently, never used in tuning "
+                                                         "(glaucoma, diabetic_retinopathy)")] = "a",
 ) -> None:
     """Write synthetic images with known truth and labels.csv (labelled synthetic)."""
     from dxgraph.phantoms import generate
@@ -353,8 +359,8 @@ def phantoms_generate(
     from dxgraph.cli.progress import phase
 
     with phase(f"generating {n} synthetic {workflow} phantoms"):
-        path = generate(workflow, n, seed, out, force=force)
-    console.print(f"wrote {n} synthetic {workflow} phantoms to {path}"
+        path = generate(workflow, n, seed, out, force=force, family=family)
+    console.print(f"wrote {n} synthetic {workflow} phantoms (family {family}) to {path}"
                   + (" (replaced the set that was there)" if replacing else ""), highlight=False, markup=False)
 
 

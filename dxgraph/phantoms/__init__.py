@@ -10,6 +10,11 @@ cardiac volumes with a known ejection fraction. Every set is labelled synthetic 
 Each case draws everything from its own generator seeded by ``(seed, index)``, so a set is
 reproducible byte for byte. Seeds 0-999 are for development; the reported benchmark uses
 seeds of 10000 and above, which were never looked at while the segmenters were tuned.
+
+Two families: ``a`` (the default; what the segmenters were tuned on) and, for the fundus
+workflows, ``b`` (``fundus_b.py``: other disc shapes and tilts, peripapillary atrophy,
+pigmentation and tessellation, another vessel pattern, lesion mimics), never used in tuning.
+Labels of both come from ``THRESHOLDS`` applied to the drawn truth.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from dxgraph.errors import InputError
 from dxgraph.phantoms.cardiac import render_lv_pair
 from dxgraph.phantoms.chest import render_chest
 from dxgraph.phantoms.fundus import render_fundus
+from dxgraph.phantoms.fundus_b import render_fundus_b
 
-__all__ = ["GENERATOR_VERSION", "THRESHOLDS", "TRUTH_COLUMNS", "Threshold", "WORKFLOWS", "generate"]
+__all__ = ["FAMILIES", "GENERATOR_VERSION", "THRESHOLDS", "TRUTH_COLUMNS", "Threshold", "WORKFLOWS", "generate"]
 
 GENERATOR_VERSION = "1.0"
 
@@ -69,6 +75,9 @@ TRUTH_COLUMNS: dict[str, tuple[str, ...]] = {
 
 WORKFLOWS = tuple(THRESHOLDS)
 
+# Which workflows each phantom family draws; family "b" was never used in tuning.
+FAMILIES: dict[str, tuple[str, ...]] = {"a": WORKFLOWS, "b": ("glaucoma", "diabetic_retinopathy")}
+
 # Sampling ranges of the truth per class: wide, and both touching the threshold.
 _RANGES = {
     "glaucoma": ((0.30, 0.5999), (0.60, 0.85)),
@@ -93,6 +102,20 @@ def _save_nifti(path: Path, volume: np.ndarray, spacing: tuple[float, ...]) -> N
     img.header.set_xyzt_units("mm")
     img.header["descrip"] = f"dxgraph synthetic phantom {GENERATOR_VERSION}".encode()
     nib.save(img, path)  # nibabel gzips with mtime 0, so the bytes are reproducible
+
+
+def _case_b(workflow: str, rng: np.random.Generator, label: int, scale: float, stem: Path, seed: int) -> dict:
+    size = int(round(rng.integers(448, 641) * scale))
+    if workflow == "glaucoma":
+        lo, hi = _RANGES["glaucoma"][label]
+        img, truth = render_fundus_b(rng, size, float(rng.uniform(lo, hi)))
+        row = {"vcdr": truth.vcdr, "rdr": truth.rdr}
+    else:  # every DR eye of family b, positive or negative, carries lesion mimics
+        count = int(rng.integers(1, 16)) if label else 0
+        img, truth = render_fundus_b(rng, size, float(rng.uniform(0.3, 0.5)), ma_count=count, mimics=True)
+        row = {"ma_count": truth.ma_count}
+    _save_png(stem.with_suffix(".png"), img, seed)
+    return {"image": stem.with_suffix(".png").name} | row
 
 
 def _case(workflow: str, rng: np.random.Generator, label: int, scale: float, stem: Path, seed: int) -> dict:
@@ -161,7 +184,8 @@ def _prepare(out: Path, force: bool) -> None:
             target.unlink()
 
 
-def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 1.0, force: bool = False) -> Path:
+def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 1.0, force: bool = False,
+             family: str = "a") -> Path:
     """Write ``n`` labelled phantom cases for ``workflow`` and return the path of ``labels.csv``.
 
     Args:
@@ -171,6 +195,7 @@ def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 
         out_dir: directory to write into (created if missing).
         scale: multiplies the 2D image sizes (tests use smaller images to run fast).
         force: replace a set already in ``out_dir`` (its listed files, labels.csv and README.txt).
+        family: ``a`` (tuned on) or ``b`` (never used in tuning; fundus workflows only).
 
     Returns:
         The path of ``labels.csv``: ``id``, image path column(s) relative to the csv,
@@ -178,10 +203,16 @@ def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 
 
     Raises:
         InputError: an unknown workflow, a non-positive ``n``, a bad scale, an ``out_dir``
-            that is a file or cannot be written, or one holding a set without ``force``.
+            that is a file or cannot be written, or one holding a set without ``force``, or a
+            family that does not draw the workflow.
     """
     if workflow not in THRESHOLDS:
         raise InputError(f"no phantom generator for workflow {workflow!r}; choose one of {', '.join(WORKFLOWS)}")
+    if family not in FAMILIES:
+        raise InputError(f"unknown phantom family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if workflow not in FAMILIES[family]:
+        raise InputError(f"phantom family {family!r} draws only {', '.join(FAMILIES[family])}, not {workflow!r}; "
+                         "use --family a")
     if n < 1:
         raise InputError(f"n must be at least 1, got {n!r}")
     if not (0.25 <= scale <= 4) or not math.isfinite(scale):
@@ -194,9 +225,12 @@ def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 
     rule = THRESHOLDS[workflow]
     rows = []
     for i in range(n):
-        case_id = f"{workflow}_{seed}_{i:04d}"
-        rng = np.random.default_rng([seed, i])
-        row = _case(workflow, rng, int(labels[i]), scale, out / case_id, seed)
+        if family == "a":
+            case_id = f"{workflow}_{seed}_{i:04d}"
+            row = _case(workflow, np.random.default_rng([seed, i]), int(labels[i]), scale, out / case_id, seed)
+        else:  # its own stream, so family b never repeats a family-a draw of the same seed
+            case_id = f"{workflow}_{family}_{seed}_{i:04d}"
+            row = _case_b(workflow, np.random.default_rng([seed, i, 0xB]), int(labels[i]), scale, out / case_id, seed)
         label = int(rule.positive(row[rule.column]))
         if label != labels[i]:  # pragma: no cover - the sampling ranges guarantee agreement
             raise AssertionError(f"case {case_id!r}: truth {row[rule.column]!r} does not give label {labels[i]}")
@@ -211,7 +245,7 @@ def generate(workflow: str, n: int, seed: int, out_dir: Path, *, scale: float = 
     (out / "README.txt").write_text(
         f"SYNTHETIC PHANTOMS - not patient data.\n\n"
         f"Generated by dxgraph.phantoms, generator version {GENERATOR_VERSION}.\n"
-        f"workflow: {workflow}\nseed: {seed}\ncases: {n} ({positives} positive)\nscale: {scale:g}\n"
+        f"workflow: {workflow}\nfamily: {family}\nseed: {seed}\ncases: {n} ({positives} positive)\nscale: {scale:g}\n"
         f"outcome rule: positive iff {rule}\n"
         f"labels.csv columns: {', '.join(columns)}\n\n"
         "Every image was drawn from simple shapes with known measurements; the truth columns "

@@ -11,6 +11,12 @@ margin). The rim's level is allowed to vary around the disc, since a healthy tem
 rim is paler than the rest. Half-way is where a blurred step edge really is, so results
 do not depend on image sharpness. Disc and cup are near-ellipses: each is
 returned as an ellipse fitted to its margin where no vessel crosses it.
+
+Before any level is taken the region is flat-fielded: uneven illumination (a lamp off
+centre, vignetting) multiplies the image by a slowly varying field, which across the
+region around the disc is close to a plane. A plane fitted to the retina in an annulus
+around the disc (vessels closed away) is divided out, so a ramp no longer makes one side
+of the rim as bright as the cup.
 """
 
 from __future__ import annotations
@@ -201,6 +207,32 @@ def _rim_level(img: np.ndarray, rim: np.ndarray, theta: np.ndarray, sectors: int
     return np.clip(c0 + c1 * np.cos(theta) + c2 * np.sin(theta), min(levels), max(levels))
 
 
+def _flat_field(roi: np.ndarray, ring: np.ndarray, seed: tuple[int, int], rr: float) -> np.ndarray:
+    """``roi`` divided, per channel, by a plane fitted to the retina in ``ring`` (1 at ``seed``).
+
+    Only the plane's tilt is removed, never its level, so the thresholds downstream see the
+    same brightness at the disc as before. A fit that would flip or nearly zero the field
+    within the region (a ring dominated by something other than retina), or one that varies
+    by under 2 % across it, is not applied.
+    """
+    if ring.sum() < 30:
+        return roi
+    ys, xs = np.nonzero(ring)
+    basis = np.stack([np.ones(len(ys)), ys - seed[0], xs - seed[1]], axis=1).astype(np.float64)
+    yy, xx = np.mgrid[: roi.shape[0], : roi.shape[1]]
+    out = roi.copy()
+    for c in range(roi.shape[2]):
+        closed = _close(roi[..., c], 0.5 * rr)  # vessels in the ring are not retina
+        coef = np.linalg.lstsq(basis, closed[ys, xs].astype(np.float64), rcond=None)[0]
+        if coef[0] <= 1e-3:
+            continue
+        field = 1.0 + (coef[1] * (yy - seed[0]) + coef[2] * (xx - seed[1])) / coef[0]
+        if field.min() < 0.3 or np.abs(field - 1.0).max() < 0.02:
+            continue  # not retina in the ring, or no tilt worth dividing out (keeps flat input exact)
+        out[..., c] = roi[..., c] / field
+    return out.astype(np.float32)
+
+
 def find_disc_cup(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Disc and cup masks of a fundus photograph (``(H, W, 3)`` floats in [0, 1]).
 
@@ -239,17 +271,19 @@ def find_disc_cup(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     scale = ((y1 - y0) / roi.shape[0], (x1 - x0) / roi.shape[1])
     roi_fov = ndi.binary_erosion(field_of_view(roi.mean(-1)) if roi.mean(-1).min() < 0.05 else np.ones(roi.shape[:2], bool))
     rr = r0_full * zoom
-    disc_img, disc_vessels = _inpaint_vessels(roi[..., 0] + roi[..., 1], rr)
-    cup_img, cup_vessels = _inpaint_vessels(roi[..., 1], rr)
-    disc_img, cup_img = ndi.gaussian_filter(disc_img, 1.0), ndi.gaussian_filter(cup_img, 1.0)
     seed = (min(max(int((cy_full - y0) / scale[0]), 0), roi.shape[0] - 1),
             min(max(int((cx_full - x0) / scale[1]), 0), roi.shape[1] - 1))
-
-    # Initial split: half-way between the retina in an annulus around the candidate and the
-    # candidate's centre; then re-estimate both levels next to the boundary found.
     yy, xx = np.ogrid[: roi.shape[0], : roi.shape[1]]
     dist = np.hypot(yy - seed[0], xx - seed[1])
     ring = (dist > 1.7 * rr) & (dist < 2.3 * rr) & roi_fov
+    # the fit keeps clear of the aperture's edge, whose blurred fall-off would read as a tilt
+    roi = _flat_field(roi, ring & ndi.binary_erosion(roi_fov, iterations=max(2, int(0.2 * rr))), seed, rr)
+    disc_img, disc_vessels = _inpaint_vessels(roi[..., 0] + roi[..., 1], rr)
+    cup_img, cup_vessels = _inpaint_vessels(roi[..., 1], rr)
+    disc_img, cup_img = ndi.gaussian_filter(disc_img, 1.0), ndi.gaussian_filter(cup_img, 1.0)
+
+    # Initial split: half-way between the retina in an annulus around the candidate and the
+    # candidate's centre; then re-estimate both levels next to the boundary found.
     centre = dist < 0.5 * rr
     if ring.sum() < 10 or centre.sum() < 4:
         raise ToolError("no optic disc found: the bright candidate lies at the edge of the field of view")

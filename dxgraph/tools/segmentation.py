@@ -140,7 +140,8 @@ def segment_microaneurysms(image: Image, min_radius_px: float = 0.0, max_radius_
 
     A black top-hat of the green channel keeps dark details smaller than the largest dot;
     candidates above the image's own noise level that are round, dot-sized and clear of
-    vessels are kept. Count them with ``lesion_count``.
+    vessels are kept; on a colour photograph, only those red like blood (much darker in
+    green than in red), so pigment clumps are not counted. Count them with ``lesion_count``.
 
     Args:
         image: fundus photograph, colour (green channel used) or grey.
@@ -152,6 +153,7 @@ def segment_microaneurysms(image: Image, min_radius_px: float = 0.0, max_radius_
         raise ToolError(f"{name} needs a 2D fundus photograph, got {_describe(image)}")
     arr = _finite(np.asarray(image.array, dtype=np.float32), name)
     green = arr[..., 1] if image.is_color else arr
+    red = arr[..., 0] if image.is_color else None  # blood is dark in green, pigment in red too
     top = float(green.max())
     if top <= float(green.min()):
         raise ToolError(f"{name}: the image is blank")
@@ -161,4 +163,4 @@ def segment_microaneurysms(image: Image, min_radius_px: float = 0.0, max_radius_
     hi = max_radius_px if max_radius_px > 0 else auto_max
     if hi <= lo:
         raise ToolError(f"{name}: max_radius_px ({hi:g}) must be larger than min_radius_px ({lo:g})")
-    return Mask(find_microaneurysms(green, lo, hi), image.spacing, "microaneurysms")
+    return Mask(find_microaneurysms(green, lo, hi, red=red), image.spacing, "microaneurysms")

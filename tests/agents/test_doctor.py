@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dxgraph.agents.doctor import STRATEGIES, CaseView, DoctorAction, LLMDoctor, ToolBox
-from dxgraph.errors import ConfigError, ModelError
+from dxgraph.errors import ConfigError, ModelError, ModelNotConfigured, ModelUnavailable
 from dxgraph.models.scripted import ScriptedModel
 from dxgraph.types import Case, Diagnosis, Fact, ImageRef, IndicatorResult, Turn
 
@@ -99,6 +99,16 @@ async def test_malformed_json_every_time_is_a_model_error_not_an_abstention():
     with pytest.raises(ModelError):
         await LLMDoctor(model, max_repairs=1).act(CaseView.from_case(CASE), TRANSCRIPT)
     assert len(model.calls) == 2
+
+
+@pytest.mark.parametrize("error", [ModelUnavailable("endpoint gave no answer"), ModelNotConfigured("not an http URL")])
+async def test_unreachable_or_misconfigured_model_propagates_without_repair(error):
+    # a repair prompt cannot fix a dead endpoint: the error must reach the runner as itself,
+    # after one call, even though the next scripted reply would have been a valid question
+    model = ScriptedModel([error, {"question": "How long have you had them?"}])
+    with pytest.raises(type(error)):
+        await LLMDoctor(model, max_repairs=2).act(CaseView.from_case(CASE), TRANSCRIPT)
+    assert len(model.calls) == 1
 
 
 async def test_tools_without_vlm_or_workflow_say_unavailable():

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dxgraph.agents.doctor import DoctorAction, ToolBox, _summarise_workflow, workflow_label
+from dxgraph.agents.doctor import DoctorAction, ToolBox, workflow_label
+from dxgraph.agents.toolbox import _summarise_workflow
 from dxgraph.agents.assessor import assess
 from dxgraph.agents.planner import compile_plan
 from dxgraph.types import IndicatorResult

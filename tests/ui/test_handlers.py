@@ -141,7 +141,7 @@ async def test_workflow_evidence_streams_indicator_by_indicator(services):
     updates, last = await _last(run_workflow_ui(services, "glaucoma", None, None, "sample:retina"))
     progress = [u[1] for u in updates if isinstance(u[1], str) and "indicators done" in u[1]]
     assert len(progress) == 4  # one update per finished indicator, before the card
-    assert "4 of 4 indicators done" in progress[-1] and "vcdr = 0.403" in "".join(progress)
+    assert "4 of 4 indicators done" in progress[-1] and "vcdr = 0.372" in "".join(progress)
     assert "Finished in" in last[1] and "vcdr" in last[2]
 
 
