@@ -33,6 +33,7 @@ from dxgraph.models.base import GenerateConfig, ImagePart, Message, ModelOutput
 from dxgraph.models.structured import (
     RawReply,
     generate_with_repairs,
+    json_schema,
     response_format,
     shape_instruction,
     with_instruction,
@@ -205,7 +206,7 @@ class OpenAICompatModel:
         if schema is not None and self._schema_mode == "json_schema":
             payload["response_format"] = response_format(schema)
         elif schema is not None and self._schema_mode == "json_object":
-            payload["response_format"] = {"type": "json_object", "schema": schema.model_json_schema()}
+            payload["response_format"] = {"type": "json_object", "schema": json_schema(schema)}
         return payload
 
     async def _post(self, payload: dict, timeout: float) -> tuple[dict, int]:

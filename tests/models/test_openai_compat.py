@@ -346,3 +346,33 @@ def test_spec_and_load_model_build_the_client():
     assert model.spec == "openai:Qwen/Qwen2.5-VL-7B-Instruct@http://localhost:8000/v1"
     assert model.name == "Qwen/Qwen2.5-VL-7B-Instruct" and model.system_name == "openai"
     assert model.inner.max_retries == 1
+
+
+async def test_the_json_schema_is_built_once_per_class_not_per_request(monkeypatch):
+    """pydantic rebuilds model_json_schema() on every call (ms each): the client caches it."""
+
+    class Once(BaseModel):
+        answer: str
+
+    built = []
+    original = Once.model_json_schema.__func__
+
+    def counting(cls, *args, **kwargs):
+        built.append(cls)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Once, "model_json_schema", classmethod(counting))
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=completion('{"answer": "yes"}'))
+
+    model = make(handler)
+    for _ in range(5):
+        out = await model.generate([user("hi")], schema=Once)
+        assert out.parsed.answer == "yes"
+    assert len(built) == 1
+    # every request still carries the full schema, identical each time
+    assert all(b["response_format"] == bodies[0]["response_format"] for b in bodies)
+    assert bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["answer"]["type"] == "string"
