@@ -376,3 +376,18 @@ async def test_the_json_schema_is_built_once_per_class_not_per_request(monkeypat
     # every request still carries the full schema, identical each time
     assert all(b["response_format"] == bodies[0]["response_format"] for b in bodies)
     assert bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["answer"]["type"] == "string"
+
+
+async def test_the_pooled_clients_share_one_tls_context():
+    """Each httpx client loads the CA bundle into its own TLS context unless given one
+    (120 ms a client on 2 cores): the shards of the shared pool are given the same one."""
+    from dxgraph.models import openai_compat
+
+    model = OpenAICompatModel("m", URL)
+    clients = {id(model._client()) for _ in range(openai_compat._POOL_SHARDS)}
+    state = openai_compat._loop_state()
+    assert len(clients) == len(state.clients) == openai_compat._POOL_SHARDS > 1
+    contexts = {id(c._transport._pool._ssl_context) for c in state.clients}
+    assert len(contexts) == 1
+    await model.aclose()
+    assert state.clients == []
