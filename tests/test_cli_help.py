@@ -57,10 +57,9 @@ def test_every_command_has_an_example_and_plain_value_names():
         result = runner.invoke(app, [*path.split(), "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, path
         assert f"Example: {EXAMPLES[path]}" in result.output, path
-        # options' rows (typer shows arguments' types its own way)
-        shown = "\n".join(line for line in result.output.splitlines()
-                          if "Show this message" not in line and line.lstrip("│* ").startswith("-"))
-        assert not any(f"<{t}" in shown for t in ("list[", "str>", "int>", "float>", "bool>")), path
+        # every row: options, positional arguments and the help flag itself
+        assert not any(f"<{t}" in result.output for t in ("list[", "str>", "int>", "float>", "bool>", "path>")), (
+            path, result.output)
 
 
 def test_choices_are_listed():
@@ -87,3 +86,15 @@ def test_bench_run_takes_temperaments_and_strategies_either_way(monkeypatch, cap
 def test_tools_table_has_no_sphinx_literals():
     result = CliRunner().invoke(app, ["workflows", "tools"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "``" not in result.output
+
+
+def test_positional_arguments_are_named_as_a_shell_user_reads_them():
+    result = CliRunner().invoke(app, ["bench", "agreement", "--help"], env={"COLUMNS": "200"})
+    rows = [line for line in result.output.splitlines() if "RUN_ID" in line or "--help" in line]
+    assert any("RUN_ID" in r and "TEXT" in r for r in rows), result.output
+    help_row = next(r for r in rows if "--help" in r)
+    assert "bool" not in help_row.lower() and "-h" in help_row
+    listed = CliRunner().invoke(app, ["workflows", "validate", "--help"], env={"COLUMNS": "200"})
+    assert "TARGETS" in listed.output and "TEXT,..." in listed.output
+    missing = CliRunner().invoke(app, ["bench", "agreement", "x"])
+    assert missing.exit_code == 2 and "JUDGE_A" in missing.output

@@ -42,3 +42,17 @@ def test_project_metadata_raises_no_deprecation_warning():
         read_configuration(ROOT / "pyproject.toml")
     assert [str(w.message).splitlines()[0] for w in caught] == []
     assert isinstance(PYPROJECT["project"]["license"], str)  # an SPDX expression, not a table
+
+
+def test_setup_installs_torch_with_pip_before_uv_and_falls_back_to_pip():
+    """uv reads none of pip's configuration (where this machine's CPU torch comes from): torch
+    must be in .venv before uv resolves the rest, or uv would fetch the multi-GB CUDA build."""
+    lines = (ROOT / "scripts" / "setup.sh").read_text().splitlines()
+    torch = next(i for i, line in enumerate(lines) if 'pip install --quiet "torch==' in line)
+    uv = next(i for i, line in enumerate(lines) if "uv pip" in line)
+    assert lines[torch].startswith(".venv/bin/python -m pip") and torch < uv
+    assert any("DXGRAPH_PIP" in line for line in lines)  # pip is forced with DXGRAPH_PIP=pip
+    fallback = next(i for i, line in enumerate(lines) if line.strip() == "else")
+    assert ".venv/bin/python -m pip" in lines[fallback + 1]
+    pin = next(r for r in PYPROJECT["project"]["dependencies"] if r.startswith("torch"))
+    assert pin.split("==")[1] in lines[torch]

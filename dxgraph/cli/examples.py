@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 
 import typer
-from typer.models import OptionInfo
+from typer.models import ArgumentInfo, OptionInfo
 
 __all__ = ["CHOICES", "EXAMPLES", "apply", "split_items"]
 
@@ -58,6 +58,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 _TYPE_NAMES = {str: "TEXT", int: "INTEGER", float: "NUMBER", Path: "PATH"}
+# typer's own labels (``<str>``, ``<list[str]>``) for what it shows in the type column
+_LABELS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "path": "PATH", "file": "PATH",
+           "directory": "PATH", "bool": ""}
 
 
 def split_items(values: list[str] | None, *, keep_paths: bool = False) -> list[str]:
@@ -88,6 +91,42 @@ def _metavar(annotation) -> str:
     return _TYPE_NAMES.get(annotation, "TEXT")
 
 
+def _plain_label(label: str | None) -> str | None:
+    """typer's ``<list[str]>`` -> ``TEXT,...``; ``<bool>`` -> nothing (a flag takes no value)."""
+    if not label or not (label.startswith("<") and label.endswith(">")):
+        return label
+    inner = label[1:-1]
+    if inner.startswith("list[") and inner.endswith("]"):
+        item = _plain_label(f"<{inner[5:-1]}>")
+        return f"{item or 'TEXT'},..."
+    if "|" in inner:
+        return f"[{inner}]"
+    return _LABELS.get(inner, inner.upper()) or None
+
+
+def _plain_types() -> None:
+    """Make typer's type column read as shell value names for arguments and flags too.
+
+    typer shows an option's ``metavar`` when it has one (``_name_values`` sets those), but an
+    argument's type and the ``--help`` flag always go through ``display_type``, which prints
+    Python types (``<str>``, ``<bool>``). One wrapper, applied once, renames them.
+    """
+    from typer.core import TyperArgument, TyperOption
+
+    for cls in (TyperArgument, TyperOption):
+        original = cls.display_type_rich
+        if getattr(original, "_dxgraph_plain", False):
+            continue
+
+        def display_type_rich(self, ctx, _original=original):
+            if getattr(self, "is_flag", False) and not self.metavar:
+                return None
+            return _plain_label(_original(self, ctx))
+
+        display_type_rich._dxgraph_plain = True  # type: ignore[attr-defined]
+        cls.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
 def _name_values(info, path: str) -> None:
     try:
         hints = typing.get_type_hints(info.callback, include_extras=True)
@@ -98,10 +137,14 @@ def _name_values(info, path: str) -> None:
     info.callback.__annotations__.update(hints)
     for name, param in inspect.signature(info.callback).parameters.items():
         annotation = hints.get(name, param.annotation)
-        option = param.default if isinstance(param.default, OptionInfo) else None
+        option = param.default if isinstance(param.default, (OptionInfo, ArgumentInfo)) else None
         if typing.get_origin(annotation) is typing.Annotated:
-            option = next((m for m in typing.get_args(annotation)[1:] if isinstance(m, OptionInfo)), option)
+            option = next((m for m in typing.get_args(annotation)[1:]
+                           if isinstance(m, (OptionInfo, ArgumentInfo))), option)
         if option is None or option.metavar is not None:
+            continue
+        if isinstance(option, ArgumentInfo):  # a positional is named as a shell user reads it
+            option.metavar = name.upper()
             continue
         flag = next((d for d in option.param_decls or () if d.startswith("--")), f"--{name.replace('_', '-')}")
         choices = CHOICES.get(f"{path} {flag}")
@@ -114,6 +157,7 @@ def _name(info) -> str:
 
 def apply(app: typer.Typer, prefix: str = "") -> None:
     """Set each registered command's epilog to its example (groups recursively)."""
+    _plain_types()
     for info in app.registered_commands:
         _name_values(info, f"{prefix}{_name(info)}")
         example = EXAMPLES.get(f"{prefix}{_name(info)}")

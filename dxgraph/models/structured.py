@@ -8,6 +8,7 @@ can repair it, a bounded number of times (STYLE.md rule 4).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -21,6 +22,7 @@ from dxgraph.models.base import Message, ModelOutput, Usage, assistant, user
 
 __all__ = [
     "RawReply",
+    "json_schema",
     "generate_with_repairs",
     "StructuredOutputError",
     "parse_structured",
@@ -72,6 +74,18 @@ def parse_structured(text: str, schema: type[BaseModel]) -> BaseModel:
         raise StructuredOutputError(f"the JSON does not match {schema.__name__}: {problems}") from None
 
 
+@functools.lru_cache(maxsize=1024)
+def json_schema(schema: type[BaseModel]) -> dict:
+    """``schema.model_json_schema()``, built once per class (treat the result as read-only).
+
+    pydantic rebuilds the schema on every call (2-3 ms for the doctor's action with its
+    answer list); a benchmark asks for the same few classes thousands of times, so building
+    it per request was the largest cost of the client per model call. Classes are stable:
+    one made per answer list (the patient's fact ids) is itself cached by its maker.
+    """
+    return schema.model_json_schema()
+
+
 def _hint(node: dict, defs: dict) -> str:
     if "$ref" in node:
         node = defs.get(node["$ref"].rsplit("/", 1)[-1], {})
@@ -95,6 +109,7 @@ def _object_shape(node: dict, defs: dict) -> str:
     return "{\n" + ",\n".join(lines) + "\n}"
 
 
+@functools.lru_cache(maxsize=1024)
 def shape_instruction(schema: type[BaseModel]) -> str:
     """A prompt asking for JSON by the shape of an example, not the schema text.
 
@@ -102,7 +117,7 @@ def shape_instruction(schema: type[BaseModel]) -> str:
     keys and value kinds gets an instance far more often. A schema that is a choice of
     objects (``anyOf`` at the root) is shown as its alternatives.
     """
-    body = schema.model_json_schema()
+    body = json_schema(schema)
     defs = body.get("$defs", {})
     options = [o for o in body.get("anyOf", []) if "properties" in o]
     if options and "properties" not in body:
@@ -113,7 +128,7 @@ def shape_instruction(schema: type[BaseModel]) -> str:
 
 def first_key_prefix(schema: type[BaseModel]) -> str:
     """The opening of the expected object up to its first value, e.g. ``{"answer": "``."""
-    props = schema.model_json_schema().get("properties", {})
+    props = json_schema(schema).get("properties", {})
     if not props:
         return "{"
     name, node = next(iter(props.items()))
@@ -150,13 +165,15 @@ def _strict_compatible(node: object) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1024)
 def response_format(schema: type[BaseModel]) -> dict:
-    """The Chat Completions ``response_format`` asking for ``schema``.
+    """The Chat Completions ``response_format`` asking for ``schema`` (built once per class;
+    read-only: it goes into every request body for that class).
 
     ``strict`` is set only when the schema meets OpenAI's strict rules, so a hosted API does
     not reject an ordinary pydantic model; vLLM and llama.cpp constrain decoding either way.
     """
-    body = schema.model_json_schema()
+    body = json_schema(schema)
     return {
         "type": "json_schema",
         "json_schema": {

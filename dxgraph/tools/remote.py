@@ -109,12 +109,22 @@ class RemoteTools:
             return {k: decode_value(v) for k, v in resp.json()["outputs"].items()}
         if resp.status_code == 422:
             raise ToolError(resp.json().get("error", resp.text))
+        if resp.status_code in (401, 403):
+            raise ToolError(self._auth_message(resp.status_code, "Authorization" in headers))
         if resp.status_code == 404:
             raise ToolError(f"remote tool server {self.url} has no tool {name!r}")
         if resp.status_code in RETRY_STATUSES:
             raise Retry.from_response(resp)
         raise ToolError(f"remote tool {name!r} at {endpoint} failed after {attempt} attempts "
                         f"(HTTP {resp.status_code})")
+
+    def _auth_message(self, status: int, sent: bool) -> str:
+        """What to do about a refused token, in one line (the token itself is never shown)."""
+        what = ("the bearer token sent was not accepted" if sent
+                else "it needs a bearer token and none was sent")
+        return (f"remote tool server {self.url} refused the call (HTTP {status}): {what}; set "
+                f"DXGRAPH_TOOLS_TOKEN (or tools.remote.token in dxgraph.yaml) to the token the server "
+                f"was started with (`dxgraph serve tools` prints it, or uses DXGRAPH_TOOLS_TOKEN)")
 
     async def aclose(self) -> None:
         if self._client is not None:

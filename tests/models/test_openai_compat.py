@@ -346,3 +346,48 @@ def test_spec_and_load_model_build_the_client():
     assert model.spec == "openai:Qwen/Qwen2.5-VL-7B-Instruct@http://localhost:8000/v1"
     assert model.name == "Qwen/Qwen2.5-VL-7B-Instruct" and model.system_name == "openai"
     assert model.inner.max_retries == 1
+
+
+async def test_the_json_schema_is_built_once_per_class_not_per_request(monkeypatch):
+    """pydantic rebuilds model_json_schema() on every call (ms each): the client caches it."""
+
+    class Once(BaseModel):
+        answer: str
+
+    built = []
+    original = Once.model_json_schema.__func__
+
+    def counting(cls, *args, **kwargs):
+        built.append(cls)
+        return original(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Once, "model_json_schema", classmethod(counting))
+    bodies = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json=completion('{"answer": "yes"}'))
+
+    model = make(handler)
+    for _ in range(5):
+        out = await model.generate([user("hi")], schema=Once)
+        assert out.parsed.answer == "yes"
+    assert len(built) == 1
+    # every request still carries the full schema, identical each time
+    assert all(b["response_format"] == bodies[0]["response_format"] for b in bodies)
+    assert bodies[0]["response_format"]["json_schema"]["schema"]["properties"]["answer"]["type"] == "string"
+
+
+async def test_the_pooled_clients_share_one_tls_context():
+    """Each httpx client loads the CA bundle into its own TLS context unless given one
+    (120 ms a client on 2 cores): the shards of the shared pool are given the same one."""
+    from dxgraph.models import openai_compat
+
+    model = OpenAICompatModel("m", URL)
+    clients = {id(model._client()) for _ in range(openai_compat._POOL_SHARDS)}
+    state = openai_compat._loop_state()
+    assert len(clients) == len(state.clients) == openai_compat._POOL_SHARDS > 1
+    contexts = {id(c._transport._pool._ssl_context) for c in state.clients}
+    assert len(contexts) == 1
+    await model.aclose()
+    assert state.clients == []

@@ -163,3 +163,35 @@ async def test_client_errors_other_than_429_are_not_retried(status, message):
     with pytest.raises(ToolError, match=message):
         await remote.call(get_tool("toy_fraction"), _FRACTION)
     assert len(calls) == 1 and sleeps == []
+
+
+async def test_a_refused_token_says_what_to_set_against_the_real_server():
+    """A server started with a token answers 401; the client names DXGRAPH_TOOLS_TOKEN, not
+    only the status, and never echoes the token it sent."""
+    secret = "s3cret-token-0123456789abcdef"
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(token=secret), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.time() + 20
+        while not server.started:
+            assert time.time() < deadline, "tool server did not start"
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        for token, says in [(None, "none was sent"), ("wrong-token-0123456789", "not accepted")]:
+            remote = RemoteTools(url, "*", token=token, max_retries=3)
+            remote.sleep = Sleeps()
+            with pytest.raises(ToolError) as err:
+                await remote.call(get_tool("toy_fraction"), _FRACTION)
+            message = str(err.value)
+            assert "HTTP 401" in message and says in message and "DXGRAPH_TOOLS_TOKEN" in message, message
+            assert "wrong-token" not in message and remote.sleep == []  # not retried
+            await remote.aclose()
+        right = RemoteTools(url, "*", token=secret)
+        assert set(await right.call(get_tool("toy_fraction"), _FRACTION)) == {"fraction"}
+        await right.aclose()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
