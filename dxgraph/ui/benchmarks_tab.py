@@ -117,7 +117,8 @@ def sample_view(services: Services, run_id: str | None, key: str | None):
             card = render.message_html(f"This sample failed: {row.error}")
         elif row.result_json:
             result = SampleResult.from_json(row.result_json)
-            card = render.final_card(result.final, title="stored conclusion")
+            said = [t.text for t in turns if t.role == "patient"]
+            card = render.final_card(result.final, title="stored conclusion", patient=False, sources=said)
             if result.judge is not None:
                 card += render.judge_card(result.judge, result.truth)
     return [render.turn_message(t) for t in turns], card

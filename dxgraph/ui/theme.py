@@ -79,4 +79,19 @@ td.dx-num { font-variant-numeric: tabular-nums; font-weight: 600; white-space: n
 .dx-placeholder { border: 1px dashed var(--border-color-primary); border-radius: 10px; padding: 1.2rem 1rem;
   color: var(--body-text-color-subdued); font-size: .92rem; text-align: center; }
 footer { display: none !important; }
+/* Gradio's chat "Clear" (a bin over the newest message) would wipe the page's copy of a
+   consultation the server still holds: "New consultation" is the one way to start again. */
+#consult-chat button[aria-label="Clear"], #bench-transcript button[aria-label="Clear"] { display: none !important; }
+.dx-transcript { display: flex; flex-direction: column; gap: .45rem; }
+.dx-turn { max-width: 85%; border-radius: 10px; padding: .45rem .7rem; border: 1px solid var(--border-color-primary);
+  white-space: pre-wrap; font-size: .95rem; }
+.dx-turn.dx-patient { align-self: flex-end; background: var(--background-fill-secondary); }
+.dx-turn.dx-doctor { align-self: flex-start; background: var(--background-fill-primary); }
+.dx-turn.dx-end { border-color: var(--color-accent); }
+.dx-turn.dx-tool { align-self: stretch; max-width: 100%; font-size: .85rem; background: var(--background-fill-secondary); }
+.dx-turn.dx-disclosed { border-color: #c9a227; }
+.dx-turn mark { background: #fff1b8; color: #3b2f00; padding: 0 .1rem; border-radius: 3px; }
+.dx-who { font-size: .72rem; text-transform: uppercase; letter-spacing: .04em; color: var(--body-text-color-subdued); }
+.dx-facts { font-size: .8rem; color: #5c4400; margin-top: .2rem; }
+.dark .dx-facts { color: #f3e2b5; }
 """
