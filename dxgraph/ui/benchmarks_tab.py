@@ -101,18 +101,23 @@ def run_view(services: Services, run_id: str | None, reps: int | None = None):
 
 
 def sample_view(services: Services, run_id: str | None, key: str | None):
-    """``(transcript messages, conclusion html)`` of one stored sample."""
+    """``(whole transcript html, conclusion html)`` of one stored sample."""
     if not run_id or not key:
-        return [], ""
+        return render.transcript_html([]), ""
     run = services.store.get_run(run_id)
     if run is None or run.kind == CONSULT_KIND:
-        return [], render.message_html(f"no benchmark run {run_id!r}")
+        return render.transcript_html([]), render.message_html(f"no benchmark run {run_id!r}")
+    rows = services.store.turns(run_id, key)
+    # The store keeps no end flag: a stored transcript ends with the doctor's conclusion.
     turns = [Turn(index=t.index, role=t.role, text=t.text, latency_ms=t.latency_ms,
-                  revealed_facts=json.loads(t.revealed_json or "[]"))
-             for t in services.store.turns(run_id, key)]
+                  revealed_facts=json.loads(t.revealed_json or "[]"), end=i == len(rows) - 1 and t.role == "doctor")
+             for i, t in enumerate(rows)]
     row = next((s for s in services.store.samples(run_id) if s.key == key), None)
     card = ""
+    facts: dict[str, str] = {}
     if row is not None:
+        case = _case(services, row.case_id)
+        facts = {f.id: f.category for f in case.facts} if case is not None else {}
         if row.status != "done":
             card = render.message_html(f"This sample failed: {row.error}")
         elif row.result_json:
@@ -121,7 +126,14 @@ def sample_view(services: Services, run_id: str | None, key: str | None):
             card = render.final_card(result.final, title="stored conclusion", patient=False, sources=said)
             if result.judge is not None:
                 card += render.judge_card(result.judge, result.truth)
-    return [render.turn_message(t) for t in turns], card
+    return render.transcript_html(turns, facts), card
+
+
+def _case(services: Services, case_id: str | None):
+    try:
+        return services.cases.get(case_id or "")
+    except DxGraphError:
+        return None
 
 
 def build_benchmarks_tab(services: Services):
@@ -152,8 +164,8 @@ def build_benchmarks_tab(services: Services):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 key = gr.Dropdown([], label="Sample", elem_id="bench-sample")
-                transcript = gr.Chatbot(label="Transcript (patient on the right)", height=360,
-                                        feedback_options=None, elem_id="bench-transcript")
+                gr.Markdown("**Transcript** (patient on the right; highlighted: turns that disclosed a fact)")
+                transcript = gr.HTML(render.transcript_html([]), elem_id="bench-transcript")
             with gr.Column(scale=2):
                 conclusion = gr.HTML(elem_id="bench-conclusion")
 

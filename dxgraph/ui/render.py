@@ -282,8 +282,8 @@ def judge_card(judge, truth: str | None = None) -> str:
         shown = "–" if score is None else f"{score:g}"
         reason = judge.rubric_reasons.get(item, "")
         if score is None and not reason:
-            reason = ("not scored by the rule judge: it needs a language-model judge" if judge.judge in ("rules", "rule")
-                      else f"the judge {judge.judge} gave no score")
+            reason = ("not scored by the rule judge" if judge.judge in ("rules", "rule")
+                      else f"not scored by the judge {judge.judge}")
         rows.append(f"<tr><td>{escape(item.replace('_', ' '))}</td><td class='dx-num'>{shown}</td>"
                     f"<td class='dx-sub'>{escape(reason)}</td></tr>")
     true_label = truth or judge.true_label or "–"
@@ -355,7 +355,7 @@ def transcript_html(turns: list[Turn] | list[dict], facts: dict[str, str] | None
         if t.role == "tool":
             text = text.replace("; ", "\n")
         if t.role == "patient":
-            shown = [facts.get(f, f) for f in t.revealed_facts]
+            shown = [f"{f} ({facts[f]})" if f in facts else f for f in t.revealed_facts]
             cls = "dx-turn dx-patient" + (" dx-disclosed" if shown else "")
             tag = (f'<div class="dx-facts">disclosed: {"; ".join(escape(x) for x in shown)}</div>' if shown else "")
             body = f"<mark>{escape(text)}</mark>" if shown else escape(text)
@@ -371,7 +371,8 @@ def transcript_html(turns: list[Turn] | list[dict], facts: dict[str, str] | None
             rows.append(f'<div class="dx-turn dx-tool" data-role="system"><div class="dx-who">note</div>{escape(text)}</div>')
     if running:
         rows.append('<div class="dx-turn dx-doctor dx-pending" data-role="pending">…</div>')
-    n_facts = sum(len(t.revealed_facts) for t in ts)
-    head = (f'<div class="dx-sub">{len(ts)} turns · highlighted: the patient\'s turns that disclosed a fact '
-            f'({n_facts} disclosures)</div>') if ts else ""
+    n_facts = len({f for t in ts for f in t.revealed_facts})
+    of = f" of {len(facts)}" if facts else ""
+    head = (f'<div class="dx-sub">{len(ts)} turns · {n_facts}{of} facts disclosed · highlighted: the patient\'s '
+            "turns that disclosed one</div>") if ts else ""
     return f'<div class="dx-transcript">{head}{"".join(rows)}</div>'

@@ -54,7 +54,7 @@ async def simulate(services: Services, case_id: str, temperament: str, strategy:
         persona = services.personas.get(temperament)
         if persona is None:
             raise InputError(f"unknown temperament {temperament!r}; choose one of {', '.join(services.personas)}")
-        facts = {f.id: f.text for f in case.facts}
+        facts = {f.id: f.category for f in case.facts}
         page_loop = asyncio.get_running_loop()
         turns: asyncio.Queue = asyncio.Queue()
 
