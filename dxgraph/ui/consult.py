@@ -110,9 +110,9 @@ def _outputs(s: ConsultSession, token: str, msg: str = "", kind: str = "error", 
     chat = _messages(s) + ([pending] if pending else [])
     card = render.placeholder_html(CARD_PLACEHOLDER)
     if s.final:
-        card = render.final_card(s.final, s.dx, sources=s.patient_words)
+        card = render.final_card(s.final, s.dx, sources=s.patient_words, compact=True)
     elif s.dx is not None:
-        card = render.diagnosis_card(s.dx)
+        card = render.diagnosis_card(s.dx, compact=True)
     items = render.overlay_items(s.dx)
     gallery = gr.update(value=items, visible=bool(items))
     text_update = gr.update(value="") if clear_input else gr.update()

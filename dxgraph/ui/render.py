@@ -181,8 +181,9 @@ def _cut(text: str, n: int) -> str:
     return (head[: head.rfind(" ")] if " " in head else head).rstrip(" ,;:") + "…"
 
 
-def evidence_table(dx: Diagnosis) -> str:
-    """One row per indicator: value, unit, rule, verdict, the tools that produced it."""
+def evidence_table(dx: Diagnosis, *, compact: bool = False) -> str:
+    """One row per indicator: value, unit, rule, verdict, the tools that produced it; ``compact``
+    for a narrow column (each indicator a block of labelled lines)."""
     rows = []
     said: set[str] = set()
     for ind in dx.indicators:
@@ -197,20 +198,21 @@ def evidence_table(dx: Diagnosis) -> str:
         unit = "" if ind.unit in (None, "ratio", "1") else ind.unit
         rows.append(
             f'<tr class="dx-{cls}"><td><b>{escape(ind.id)}</b><div class="dx-sub">{escape(ind.description)}</div></td>'
-            f'<td class="dx-num">{escape(fmt_value(ind.value))}</td><td>{escape(unit or ind.unit or "")}</td>'
-            f"<td><code>{escape(ind.rule or '')}</code></td>"
-            f'<td><span class="dx-badge dx-{cls}">{escape(status)}</span>'
+            f'<td class="dx-num" data-label="value">{escape(fmt_value(ind.value))}</td>'
+            f'<td data-label="unit">{escape(unit or ind.unit or "")}</td>'
+            f"<td data-label=\"abnormal if\"><code>{escape(ind.rule or '')}</code></td>"
+            f'<td data-label="finding"><span class="dx-badge dx-{cls}">{escape(status)}</span>'
             f'{f"<div class=dx-sub>{escape(_cut(detail, 300))}</div>" if detail else ""}</td>'
-            f'<td class="dx-sub" title="{escape(public_text(chain))}">{escape(tools)}<br>{ind.seconds:.2f} s · weight {ind.weight:g}</td></tr>'
+            f'<td class="dx-sub" data-label="tools" title="{escape(public_text(chain))}">{escape(tools)}<br>{ind.seconds:.2f} s · weight {ind.weight:g}</td></tr>'
         )
-    return ('<div class="dx-scroll"><table class="dx-evidence"><colgroup><col style="width:24%"><col style="width:10%">'
+    return (f'<div class="dx-scroll"><table class="dx-evidence{" dx-compact" if compact else ""}"><colgroup><col style="width:24%"><col style="width:10%">'
             '<col style="width:9%"><col style="width:15%"><col style="width:24%"><col style="width:18%"></colgroup>'
             "<thead><tr><th>indicator</th><th>value</th><th>unit</th>"
             "<th>abnormal if</th><th>finding</th><th>tools · time</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table></div>")
 
 
-def diagnosis_card(dx: Diagnosis) -> str:
+def diagnosis_card(dx: Diagnosis, *, compact: bool = False) -> str:
     """A workflow's outcome with the evidence it rests on, timings and the trace id."""
     score = _evidence_line(dx)
     if dx.probability is not None:
@@ -231,7 +233,7 @@ def diagnosis_card(dx: Diagnosis) -> str:
         parts.append(f'<div class="dx-sub">decision: {escape(public_text(dx.decision))}</div>')
     if dx.note:
         parts.append(f'<div class="dx-note">{escape(public_text(dx.note))}</div>')
-    parts.append(evidence_table(dx))
+    parts.append(evidence_table(dx, compact=compact))
     if dx.narrative:
         parts.append(f'<p class="dx-narrative">{escape(dx.narrative)}</p>')
     parts.append(notice_html(short=True))
@@ -240,7 +242,7 @@ def diagnosis_card(dx: Diagnosis) -> str:
 
 
 def final_card(final: FinalDiagnosis, dx: Diagnosis | None = None, *, title: str = "Doctor's conclusion",
-               patient: bool = True, sources: list[str] | tuple[str, ...] = ()) -> str:
+               patient: bool = True, sources: list[str] | tuple[str, ...] = (), compact: bool = False) -> str:
     """The consultation's diagnosis card: the most likely diagnosis, differential, basis, evidence.
 
     ``patient`` (the Consult tab) shows no probability: a rule doctor's "confidence" after a
@@ -267,7 +269,7 @@ def final_card(final: FinalDiagnosis, dx: Diagnosis | None = None, *, title: str
         parts.append(f'<div class="dx-kicker">evidence from workflow {escape(dx.workflow)}: {escape(dx.outcome)}</div>')
         if line:
             parts.append(f'<div class="dx-meta">{escape(line)}</div>')
-        parts.append(evidence_table(dx))
+        parts.append(evidence_table(dx, compact=compact))
     parts.append(notice_html(short=True))
     parts.append("</div>")
     return "".join(parts)

@@ -57,6 +57,16 @@ CSS = """
   max-width: 320px; }
 .dx-conf span { display: block; height: 6px; border-radius: 3px; background: var(--color-accent); }
 .dx-scroll { overflow-x: auto; }
+/* Consult's card column (~400 px) would scroll the six-column table sideways and hide the
+   finding: there each indicator is a block of labelled lines (render.evidence_table(compact=True)). */
+table.dx-evidence.dx-compact colgroup, table.dx-evidence.dx-compact thead { display: none; }
+table.dx-evidence.dx-compact, table.dx-evidence.dx-compact tbody, table.dx-evidence.dx-compact tr,
+table.dx-evidence.dx-compact td { display: block; width: auto !important; }
+table.dx-evidence.dx-compact tr { border-bottom: 1px solid var(--border-color-primary); padding: .35rem 0; }
+table.dx-evidence.dx-compact td { border: none !important; padding: .1rem .3rem; white-space: normal; }
+table.dx-evidence.dx-compact td[data-label]::before { content: attr(data-label) ": "; font-weight: 600;
+  font-size: .78rem; color: var(--body-text-color-subdued); }
+table.dx-evidence.dx-compact td[data-label="unit"]:empty { display: none; }
 /* Auto layout: a narrow column (Consult's) gives each column at least its longest word and its
    numbers with units, instead of fixed shares that split words letter by letter and let a
    no-wrap number run over its neighbour; .dx-scroll scrolls what still does not fit. */
