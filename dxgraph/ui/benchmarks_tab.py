@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 
 import gradio as gr
 import pandas as pd
@@ -20,7 +21,7 @@ from dxgraph.ui import render
 from dxgraph.ui.consult import KIND as CONSULT_KIND
 from dxgraph.ui.services import Services
 
-__all__ = ["build_benchmarks_tab", "list_runs", "run_view", "sample_view", "metric_frame"]
+__all__ = ["build_benchmarks_tab", "list_runs", "run_view", "sample_view", "metric_frame", "cached_report"]
 
 log = logging.getLogger("dxgraph.ui")
 
@@ -66,17 +67,38 @@ def _sample_rows(services: Services, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_SAMPLE_COLUMNS)
 
 
+_REPORTS: OrderedDict[tuple, dict] = OrderedDict()
+_REPORTS_MAX = 32
+
+
+def cached_report(services: Services, run_id: str, reps: int, judge: str | None = None) -> dict:
+    """The run's report, computed once per run, judge and state of the run: a finished run is
+    read from the cache; a run still going (or re-judged) changes its key and is recomputed."""
+    from dxgraph.bench.report import build_report
+
+    run = services.store.get_run(run_id)
+    rows = services.store.samples(run_id) if run is not None else []
+    key = (services.db_url, run_id, judge, reps, getattr(run, "status", None), len(rows),
+           sum(1 for r in rows if r.status == "done"), getattr(run, "updated_at", None))
+    if key in _REPORTS:
+        _REPORTS.move_to_end(key)
+        return _REPORTS[key]
+    report = build_report(services.store, run_id, reps=reps, judge=judge)
+    _REPORTS[key] = report
+    while len(_REPORTS) > _REPORTS_MAX:
+        _REPORTS.popitem(last=False)
+    return report
+
+
 def run_view(services: Services, run_id: str | None, reps: int | None = None):
     """``(summary html, overall, by temperament, by strategy, plot by temperament,
     plot by strategy, samples, sample choices, details visibility)`` for one run."""
-    from dxgraph.bench.report import build_report
-
     empty = pd.DataFrame()
     if not run_id:
         return ("", empty, empty, empty, empty, empty, empty, gr.update(choices=[], value=None),
                 gr.update(visible=False))
     try:
-        report = build_report(services.store, run_id, reps=services.settings.bootstrap_reps if reps is None else reps)
+        report = cached_report(services, run_id, services.settings.bootstrap_reps if reps is None else reps)
     except DxGraphError as exc:
         return (render.message_html(str(exc)), empty, empty, empty, empty, empty, empty,
                 gr.update(choices=[], value=None), gr.update(visible=False))

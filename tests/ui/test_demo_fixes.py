@@ -150,3 +150,28 @@ async def test_an_imaging_case_simulates_with_its_workflow(services):
     chat, final, verdict, msg = await _last(simulate(services, case.id, "neutral", "dialogue+image+tools", 4))
     assert "workflow:glaucoma" in chat and "saved as run" in msg, msg
     assert chat.count("no VLM configured") == 1 and "no VLM configured" not in final
+
+
+async def test_a_runs_report_is_computed_once_per_state_of_the_run(services):
+    from dxgraph.bench.dialogue import run_consultation
+    from dxgraph.bench.record import SampleResult
+    from dxgraph.store import SampleRow
+    from dxgraph.ui.benchmarks_tab import cached_report
+
+    case = next(iter(services.cases.values()))
+    store = services.store
+    store.create_run("bench-cache", kind="dialogue", samples_total=2, config={"grid": {"strategies": ["dialogue"]}})
+
+    async def add(key: str) -> None:
+        res = await run_consultation(case, services.personas["neutral"], services.doctor("dialogue"),
+                                     services.patient(), services.judge(), max_turns=2)
+        store.save_sample(SampleRow(run_id="bench-cache", key=key, case_id=case.id, temperament="neutral",
+                                    strategy="dialogue", doctor="rules",
+                                    result_json=SampleResult.from_consultation(case, res).model_dump_json()), res.turns)
+
+    await add("k1")
+    first = cached_report(services, "bench-cache", 50)
+    assert cached_report(services, "bench-cache", 50) is first  # picking the run again: no recompute
+    await add("k2")
+    second = cached_report(services, "bench-cache", 50)
+    assert second is not first and second["samples_done"] == 2  # a new sample: a new report
