@@ -336,6 +336,18 @@ def pending_tool_message(tool: str, log: str = "") -> dict:
             "metadata": {"title": f"Tool step: {tool}", "status": "pending", "log": log}}
 
 
+def _top_level_items(text: str) -> list[str]:
+    """``a; b (c; d); e`` as ``[a, b (c; d), e]``: split at semicolons outside parentheses."""
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == ";" and depth <= 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    items.append(text[start:].strip())
+    return [x for x in items if x]
+
+
 def transcript_html(turns: list[Turn] | list[dict], facts: dict[str, str] | None = None, *,
                     sources_for_quotes: bool = True, running: bool = False) -> str:
     """The whole transcript as one page block (no scrolling window): the patient on the
@@ -355,7 +367,7 @@ def transcript_html(turns: list[Turn] | list[dict], facts: dict[str, str] | None
     for t in ts:
         text = public_text(_UNAVAILABLE.sub(once, t.text))
         if t.role == "tool":
-            text = text.replace("; ", "\n")
+            text = "\n".join(_top_level_items(text))
         if t.role == "patient":
             shown = [f"{f} ({facts[f]})" if f in facts else f for f in t.revealed_facts]
             cls = "dx-turn dx-patient" + (" dx-disclosed" if shown else "")

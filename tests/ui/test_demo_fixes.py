@@ -93,6 +93,8 @@ def test_the_whole_transcript_with_disclosed_facts_highlighted():
     html = render.transcript_html(turns, {"f1": "history", "f2": "symptom"})
     assert html.count('class="dx-turn ') == 12
     assert html.count("<mark>") == 1 and "f1 (history)" in html and "1 of 2 facts disclosed" in html
+    tool = Turn(index=0, role="tool", tool="workflow:glaucoma", text="outcome x; vcdr = 0.7 (sign present; abnormal if vcdr >= 0.6)")
+    assert "outcome x\nvcdr = 0.7 (sign present; abnormal if vcdr &gt;= 0.6)" in render.transcript_html([tool])
 
 
 def test_session_store_keeps_sessions_apart_and_bounded():
