@@ -1,8 +1,11 @@
 """The Consult tab: the visitor is the patient and chats with the doctor agent.
 
-Doctors are stateless (``act(view, transcript)``), so the page keeps the consultation in
-the browser session's ``gr.State`` and asks the doctor for one turn per message: no task
-waits across requests, and a closed tab leaves nothing running. Attached images go to the
+Doctors are stateless (``act(view, transcript)``), so the page keeps the consultation (a
+typed ``ConsultSession``) in the server's ``SessionStore`` under a token the browser holds
+(``gr.BrowserState``), and asks the doctor for one turn per message: no task waits across
+requests, a closed tab leaves nothing running, and a reload finds the consultation again.
+The patient reads the conclusion as its own message: the most likely diagnosis and what it
+rests on, never a probability. Attached images go to the
 diagnostic workflow the visitor picks (through the doctor's ``ToolBox``), and its evidence
 appears as a tool step before the doctor's next question. Every exchange is written to the
 store as a run of kind ``consult`` (one sample holding the transcript).
