@@ -2,8 +2,10 @@
 
 The page holds no diagnostic logic: every tab calls the Python APIs (the doctor agents,
 ``run_workflow``, ``run_consultation``, the store and the bench report). Each browser
-session keeps its own state in ``gr.State``; nothing about a conversation lives at module
-level, so two visitors never see each other's consultation or images.
+session keeps its own state; nothing about a conversation lives at module
+level, so two visitors never see each other's consultation or images. A consultation is
+kept on the server under a token the browser holds (``gr.BrowserState``), so it survives a
+page reload within that browser session.
 
 >>> demo = build_app()          # doctest: +SKIP
 >>> launch(host="127.0.0.1", port=7860, auth=("ada", "secret"))  # doctest: +SKIP
@@ -56,7 +58,7 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             gr.Markdown(roles_markdown(services.settings))
         with gr.Tabs(elem_id="dx-tabs"):
             with gr.Tab("Consult", id="consult", elem_id="tab-consult"):
-                build_consult_tab(services)
+                consult_load, consult_in, consult_out = build_consult_tab(services)
             with gr.Tab("Workflow", id="workflow", elem_id="tab-workflow"):
                 build_workflow_tab(services)
             with gr.Tab("Simulate", id="simulate", elem_id="tab-simulate"):
@@ -64,6 +66,8 @@ def build_app(services: Services | None = None) -> gr.Blocks:
             with gr.Tab("Benchmarks", id="benchmarks", elem_id="tab-benchmarks"):
                 refresh, refresh_outputs = build_benchmarks_tab(services)
         demo.load(refresh, None, refresh_outputs)
+        # A reload finds this browser session's consultation again (only a token is in the browser).
+        demo.load(consult_load, consult_in, consult_out)
     demo.services = services  # type: ignore[attr-defined]  # for tests and shutdown
     return demo
 

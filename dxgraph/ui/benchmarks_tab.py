@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 
 import gradio as gr
 import pandas as pd
@@ -20,7 +21,7 @@ from dxgraph.ui import render
 from dxgraph.ui.consult import KIND as CONSULT_KIND
 from dxgraph.ui.services import Services
 
-__all__ = ["build_benchmarks_tab", "list_runs", "run_view", "sample_view", "metric_frame"]
+__all__ = ["build_benchmarks_tab", "list_runs", "run_view", "sample_view", "metric_frame", "cached_report"]
 
 log = logging.getLogger("dxgraph.ui")
 
@@ -66,17 +67,38 @@ def _sample_rows(services: Services, run_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_SAMPLE_COLUMNS)
 
 
+_REPORTS: OrderedDict[tuple, dict] = OrderedDict()
+_REPORTS_MAX = 32
+
+
+def cached_report(services: Services, run_id: str, reps: int, judge: str | None = None) -> dict:
+    """The run's report, computed once per run, judge and state of the run: a finished run is
+    read from the cache; a run still going (or re-judged) changes its key and is recomputed."""
+    from dxgraph.bench.report import build_report
+
+    run = services.store.get_run(run_id)
+    rows = services.store.samples(run_id) if run is not None else []
+    key = (services.db_url, run_id, judge, reps, getattr(run, "status", None), len(rows),
+           sum(1 for r in rows if r.status == "done"), getattr(run, "updated_at", None))
+    if key in _REPORTS:
+        _REPORTS.move_to_end(key)
+        return _REPORTS[key]
+    report = build_report(services.store, run_id, reps=reps, judge=judge)
+    _REPORTS[key] = report
+    while len(_REPORTS) > _REPORTS_MAX:
+        _REPORTS.popitem(last=False)
+    return report
+
+
 def run_view(services: Services, run_id: str | None, reps: int | None = None):
     """``(summary html, overall, by temperament, by strategy, plot by temperament,
     plot by strategy, samples, sample choices, details visibility)`` for one run."""
-    from dxgraph.bench.report import build_report
-
     empty = pd.DataFrame()
     if not run_id:
         return ("", empty, empty, empty, empty, empty, empty, gr.update(choices=[], value=None),
                 gr.update(visible=False))
     try:
-        report = build_report(services.store, run_id, reps=services.settings.bootstrap_reps if reps is None else reps)
+        report = cached_report(services, run_id, services.settings.bootstrap_reps if reps is None else reps)
     except DxGraphError as exc:
         return (render.message_html(str(exc)), empty, empty, empty, empty, empty, empty,
                 gr.update(choices=[], value=None), gr.update(visible=False))
@@ -101,26 +123,39 @@ def run_view(services: Services, run_id: str | None, reps: int | None = None):
 
 
 def sample_view(services: Services, run_id: str | None, key: str | None):
-    """``(transcript messages, conclusion html)`` of one stored sample."""
+    """``(whole transcript html, conclusion html)`` of one stored sample."""
     if not run_id or not key:
-        return [], ""
+        return render.transcript_html([]), ""
     run = services.store.get_run(run_id)
     if run is None or run.kind == CONSULT_KIND:
-        return [], render.message_html(f"no benchmark run {run_id!r}")
+        return render.transcript_html([]), render.message_html(f"no benchmark run {run_id!r}")
+    rows = services.store.turns(run_id, key)
+    # The store keeps no end flag: a stored transcript ends with the doctor's conclusion.
     turns = [Turn(index=t.index, role=t.role, text=t.text, latency_ms=t.latency_ms,
-                  revealed_facts=json.loads(t.revealed_json or "[]"))
-             for t in services.store.turns(run_id, key)]
+                  revealed_facts=json.loads(t.revealed_json or "[]"), end=i == len(rows) - 1 and t.role == "doctor")
+             for i, t in enumerate(rows)]
     row = next((s for s in services.store.samples(run_id) if s.key == key), None)
     card = ""
+    facts: dict[str, str] = {}
     if row is not None:
+        case = _case(services, row.case_id)
+        facts = {f.id: f.category for f in case.facts} if case is not None else {}
         if row.status != "done":
             card = render.message_html(f"This sample failed: {row.error}")
         elif row.result_json:
             result = SampleResult.from_json(row.result_json)
-            card = render.final_card(result.final, title="stored conclusion")
+            said = [t.text for t in turns if t.role == "patient"]
+            card = render.final_card(result.final, title="stored conclusion", patient=False, sources=said)
             if result.judge is not None:
                 card += render.judge_card(result.judge, result.truth)
-    return [render.turn_message(t) for t in turns], card
+    return render.transcript_html(turns, facts), card
+
+
+def _case(services: Services, case_id: str | None):
+    try:
+        return services.cases.get(case_id or "")
+    except DxGraphError:
+        return None
 
 
 def build_benchmarks_tab(services: Services):
@@ -151,8 +186,8 @@ def build_benchmarks_tab(services: Services):
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 key = gr.Dropdown([], label="Sample", elem_id="bench-sample")
-                transcript = gr.Chatbot(label="Transcript (patient on the right)", height=360,
-                                        feedback_options=None, elem_id="bench-transcript")
+                gr.Markdown("**Transcript** (patient on the right; highlighted: turns that disclosed a fact)")
+                transcript = gr.HTML(render.transcript_html([]), elem_id="bench-transcript")
             with gr.Column(scale=2):
                 conclusion = gr.HTML(elem_id="bench-conclusion")
 

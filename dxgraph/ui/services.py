@@ -22,6 +22,7 @@ from dxgraph.config import ROLES, Settings, load_settings, role_spec
 from dxgraph.bench.agents import AgentFactory
 from dxgraph.errors import InputError
 from dxgraph.models.roles import ModelPool
+from dxgraph.ui.sessions import SessionStore
 
 __all__ = [
     "AgentLoop",
@@ -177,6 +178,8 @@ class Services:
         self.agents = AgentLoop()
         self.upload_dir = self.settings.home / "ui" / "uploads"
         self.overlay_root = self.settings.home / "ui" / "overlays"
+        # Consultations by browser token (the browser keeps only the token): a reload finds its own.
+        self.sessions = SessionStore()
 
     @property
     def store(self):
@@ -225,10 +228,11 @@ class Services:
 
     @cached_property
     def cases(self) -> dict[str, Any]:
-        """Test-split cases for the simulator (the rule doctor learned from the train split)."""
+        """Test-split cases for the simulator, text vignettes then the imaging cases (the rule
+        doctor learned from the train split)."""
         from dxgraph.simulator.cases import load_cases
 
-        return {c.id: c for c in load_cases("bundled", split="test")}
+        return {c.id: c for c in load_cases("bundled", split="test") + load_cases("bundled-imaging", split="test")}
 
     @cached_property
     def personas(self) -> dict[str, Any]:

@@ -1,5 +1,10 @@
 """The Simulate tab: a simulated patient (case x temperament) consults the doctor agent;
-turns stream in as they happen, then the judge's verdict and rubric appear."""
+turns stream in as they happen, then the judge's verdict and rubric appear.
+
+The cases are the bundled test split: the text vignettes and the imaging cases tied to the
+built-in workflows (their photo goes to the workflow when the strategy uses tools). The
+whole transcript is shown, not a scrolling window, with the patient's turns that disclosed
+a fact highlighted."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from dxgraph.errors import DxGraphError, InputError
 from dxgraph.ui import render
 from dxgraph.ui.services import Services, new_id
 
-__all__ = ["build_simulate_tab", "simulate", "case_summary"]
+__all__ = ["build_simulate_tab", "simulate", "case_summary", "default_strategy"]
 
 log = logging.getLogger("dxgraph.ui")
 
@@ -24,15 +29,24 @@ def case_summary(services: Services, case_id: str) -> str:
         return ""
     who = ", ".join(x for x in (f"{case.age} years" if case.age else "", case.sex or "") if x)
     tag = "synthetic vignette" if case.synthetic else f"source: {case.source}"
-    return (f"**{case.id}** ({who or 'age and sex not given'}; {tag}; {len(case.facts)} facts the patient may tell)\n\n"
-            f"> {case.chief_complaint}")
+    imaging = (f"; imaging case: {len(case.images)} image(s) for the {case.workflow} workflow" if case.images else "")
+    return (f"**{case.id}** ({who or 'age and sex not given'}; {tag}; {len(case.facts)} facts the patient may tell"
+            f"{imaging})\n\n> {case.chief_complaint}")
+
+
+def default_strategy(services: Services, case_id: str | None) -> str:
+    """An imaging case's photo reaches the doctor only with tools; a text case talks."""
+    case = services.cases.get(case_id or "")
+    return "dialogue+image+tools" if case is not None and case.images and case.workflow else "dialogue"
 
 
 async def simulate(services: Services, case_id: str, temperament: str, strategy: str, max_turns: int):
-    """Run one consultation and yield ``(chat, final card, judge card, message)`` per turn."""
+    """Run one consultation and yield ``(transcript html, final card, judge card, message)`` per turn."""
     from dxgraph.bench.dialogue import run_consultation
 
-    chat: list[dict] = []
+    seen: list = []
+    facts: dict[str, str] = {}
+    chat = render.transcript_html([])
     try:
         case = services.cases.get(case_id)
         if case is None:
@@ -40,6 +54,7 @@ async def simulate(services: Services, case_id: str, temperament: str, strategy:
         persona = services.personas.get(temperament)
         if persona is None:
             raise InputError(f"unknown temperament {temperament!r}; choose one of {', '.join(services.personas)}")
+        facts = {f.id: f.category for f in case.facts}
         page_loop = asyncio.get_running_loop()
         turns: asyncio.Queue = asyncio.Queue()
 
@@ -51,18 +66,22 @@ async def simulate(services: Services, case_id: str, temperament: str, strategy:
             case, persona, doctor, services.patient(), services.judge(),
             max_turns=int(max_turns), strategy=strategy, on_turn=on_turn)))
         waiting = render.message_html(f"Simulating: {case.id} as a {temperament} patient, strategy {strategy}…", "info")
-        yield chat, "", "", waiting
+        yield render.transcript_html([], running=True), "", "", waiting
         while not job.done() or not turns.empty():
             getter = asyncio.ensure_future(turns.get())
             await asyncio.wait({getter, job}, return_when=asyncio.FIRST_COMPLETED)
             if getter.done():
-                chat = chat + [render.turn_message(getter.result())]
+                seen.append(getter.result())
+                chat = render.transcript_html(seen, facts, running=True)
                 yield chat, "", "", waiting
             else:
                 getter.cancel()
         result = job.result()
+        # The whole stored transcript (with each patient turn's disclosed facts), not just what streamed.
+        chat = render.transcript_html(result.turns, facts)
+        said = [t.text for t in result.turns if t.role == "patient"]
         saved = _persist(services, case, temperament, strategy, doctor.spec, result)
-        final = render.final_card(result.final, title=f"doctor ({doctor.spec})")
+        final = render.final_card(result.final, title=f"doctor ({doctor.spec})", patient=False, sources=said)
         verdict = render.judge_card(result.judge, case.diagnosis) if result.judge is not None else ""
         done = render.message_html(
             f"{result.doctor_turns} doctor turns · ended by {result.ended_by or 'doctor'} · "
@@ -71,11 +90,19 @@ async def simulate(services: Services, case_id: str, temperament: str, strategy:
         yield chat, final, verdict, done
     except DxGraphError as exc:
         gr.Warning(str(exc))
-        yield chat, "", "", render.message_html(str(exc))
+        yield render.transcript_html(seen, facts), "", "", render.message_html(str(exc))
     except Exception as exc:  # noqa: BLE001 - a message on the page; the trace goes to the log
         log.exception("simulation failed")
-        yield chat, "", "", render.message_html(
+        yield render.transcript_html(seen, facts), "", "", render.message_html(
             f"Something went wrong ({type(exc).__name__}); the details are in the server log.")
+
+
+def _short(text: str, n: int) -> str:
+    """At most ``n`` characters, cut at a word boundary with an ellipsis."""
+    if len(text) <= n:
+        return text
+    head = text[:n]
+    return (head[: head.rfind(" ")] if " " in head else head).rstrip(" ,;:") + "…"
 
 
 def _persist(services: Services, case, temperament: str, strategy: str, doctor: str, result) -> str | None:
@@ -114,13 +141,16 @@ def build_simulate_tab(services: Services) -> None:
         problem = ""
     except DxGraphError as exc:
         cases, personas, problem = {}, {}, str(exc)
-    case_choices = [(f"{c.id}: {c.chief_complaint[:60]}", c.id) for c in cases.values()]
+    case_choices = [(f"{'[imaging] ' if c.images else ''}{c.id}: {_short(c.chief_complaint, 60)}", c.id)
+                    for c in cases.values()]
     first_case = case_choices[0][1] if case_choices else None
     gr.Markdown("A simulated patient with a temperament consults the doctor agent; a judge scores the "
                 "diagnosis and the consultation. The patient tells a fact only when asked about it.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=2):
-            case = gr.Dropdown(case_choices, value=first_case, label="Case (test split)", elem_id="sim-case")
+            case = gr.Dropdown(case_choices, value=first_case, elem_id="sim-case",
+                               label=f"Case (test split: {sum(1 for c in cases.values() if not c.images)} text, "
+                                     f"{sum(1 for c in cases.values() if c.images)} imaging)")
             about = gr.Markdown(case_summary(services, first_case) if first_case else "", elem_id="sim-about")
             temperament = gr.Dropdown(list(personas), value="neutral" if "neutral" in personas else
                                       (next(iter(personas), None)), label="Temperament", elem_id="sim-temperament")
@@ -130,8 +160,8 @@ def build_simulate_tab(services: Services) -> None:
             run = gr.Button("Run simulation", variant="primary", elem_id="sim-run")
             msg = gr.HTML(render.message_html(problem), elem_id="sim-msg")
         with gr.Column(scale=3):
-            chat = gr.Chatbot(label="Simulated consultation (patient on the right)", height=420,
-                              elem_id="sim-chat", feedback_options=None)
+            gr.Markdown("**Simulated consultation** (patient on the right; highlighted: turns that disclosed a fact)")
+            chat = gr.HTML(render.transcript_html([]), elem_id="sim-chat")
             with gr.Row(equal_height=False):
                 final = gr.HTML(elem_id="sim-final")
                 verdict = gr.HTML(elem_id="sim-judge")
@@ -140,5 +170,5 @@ def build_simulate_tab(services: Services) -> None:
         async for update in simulate(services, c, t, s, n):
             yield update
 
-    case.change(lambda c: case_summary(services, c), case, about)
+    case.change(lambda c: (case_summary(services, c), default_strategy(services, c)), case, [about, strategy])
     run.click(on_run, [case, temperament, strategy, turns], [chat, final, verdict, msg], concurrency_limit=4)

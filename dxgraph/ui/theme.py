@@ -57,6 +57,16 @@ CSS = """
   max-width: 320px; }
 .dx-conf span { display: block; height: 6px; border-radius: 3px; background: var(--color-accent); }
 .dx-scroll { overflow-x: auto; }
+/* Consult's card column (~400 px) would scroll the six-column table sideways and hide the
+   finding: there each indicator is a block of labelled lines (render.evidence_table(compact=True)). */
+table.dx-evidence.dx-compact colgroup, table.dx-evidence.dx-compact thead { display: none; }
+table.dx-evidence.dx-compact, table.dx-evidence.dx-compact tbody, table.dx-evidence.dx-compact tr,
+table.dx-evidence.dx-compact td { display: block; width: auto !important; }
+table.dx-evidence.dx-compact tr { border-bottom: 1px solid var(--border-color-primary); padding: .35rem 0; }
+table.dx-evidence.dx-compact td { border: none !important; padding: .1rem .3rem; white-space: normal; }
+table.dx-evidence.dx-compact td[data-label]::before { content: attr(data-label) ": "; font-weight: 600;
+  font-size: .78rem; color: var(--body-text-color-subdued); }
+table.dx-evidence.dx-compact td[data-label="unit"]:empty { display: none; }
 /* Auto layout: a narrow column (Consult's) gives each column at least its longest word and its
    numbers with units, instead of fixed shares that split words letter by letter and let a
    no-wrap number run over its neighbour; .dx-scroll scrolls what still does not fit. */
@@ -79,4 +89,19 @@ td.dx-num { font-variant-numeric: tabular-nums; font-weight: 600; white-space: n
 .dx-placeholder { border: 1px dashed var(--border-color-primary); border-radius: 10px; padding: 1.2rem 1rem;
   color: var(--body-text-color-subdued); font-size: .92rem; text-align: center; }
 footer { display: none !important; }
+/* Gradio's chat "Clear" (a bin over the newest message) would wipe the page's copy of a
+   consultation the server still holds: "New consultation" is the one way to start again. */
+#consult-chat button[aria-label="Clear"], #bench-transcript button[aria-label="Clear"] { display: none !important; }
+.dx-transcript { display: flex; flex-direction: column; gap: .45rem; }
+.dx-turn { max-width: 85%; border-radius: 10px; padding: .45rem .7rem; border: 1px solid var(--border-color-primary);
+  white-space: pre-wrap; font-size: .95rem; }
+.dx-turn.dx-patient { align-self: flex-end; background: var(--background-fill-secondary); }
+.dx-turn.dx-doctor { align-self: flex-start; background: var(--background-fill-primary); }
+.dx-turn.dx-end { border-color: var(--color-accent); }
+.dx-turn.dx-tool { align-self: stretch; max-width: 100%; font-size: .85rem; background: var(--background-fill-secondary); }
+.dx-turn.dx-disclosed { border-color: #c9a227; }
+.dx-turn mark { background: #fff1b8; color: #3b2f00; padding: 0 .1rem; border-radius: 3px; }
+.dx-who { font-size: .72rem; text-transform: uppercase; letter-spacing: .04em; color: var(--body-text-color-subdued); }
+.dx-facts { font-size: .8rem; color: #5c4400; margin-top: .2rem; }
+.dark .dx-facts { color: #f3e2b5; }
 """

@@ -29,48 +29,50 @@ async def _last(gen):
 
 
 async def test_consult_gets_a_question_and_saves_the_transcript(services):
-    updates, last = await _last(consult_turn(services, COMPLAINT, None, NO_WORKFLOW, {}))
-    chat, _, _, _, _, msg, state = last
+    updates, last = await _last(consult_turn(services, COMPLAINT, None, NO_WORKFLOW, ""))
+    chat, _, _, _, _, msg, token = last
     assert [m["role"] for m in chat] == ["user", "assistant"]
     assert chat[0]["content"] == COMPLAINT
     assert chat[1]["content"].endswith("?")
     assert len(updates) >= 2  # the patient's message is shown before the doctor answers
-    assert state["id"].startswith("consult-") and state["final"] is None
-    run = services.store.get_run(state["id"])
+    state = services.sessions.get(token)  # the browser holds only the token
+    assert state.id.startswith("consult-") and state.final is None
+    run = services.store.get_run(state.id)
     assert run.kind == KIND
-    stored = services.store.turns(state["id"], "transcript")
+    stored = services.store.turns(state.id, "transcript")
     assert [t.role for t in stored] == ["patient", "doctor"] and stored[0].text == COMPLAINT
 
 
 async def test_consult_ends_in_a_diagnosis_on_request(services):
-    _, (_, _, _, _, _, _, state) = await _last(consult_turn(services, COMPLAINT, None, NO_WORKFLOW, {}))
-    _, last = await _last(consult_turn(services, "", None, NO_WORKFLOW, state, finish=True))
-    chat, _, _, card, _, _, state = last
-    assert state["final"]["label"] in services.doctor("dialogue").kb.labels
-    assert "confidence" in card and "not for clinical use" in card
-    assert services.store.get_run(state["id"]).status == "done"
-    row = services.store.samples(state["id"])[0]
-    assert row.status == "done" and json.loads(row.result_json)["final"]["label"] == state["final"]["label"]
-    _, again = await _last(consult_turn(services, "one more thing", None, NO_WORKFLOW, state))
+    _, (_, _, _, _, _, _, token) = await _last(consult_turn(services, COMPLAINT, None, NO_WORKFLOW, ""))
+    _, last = await _last(consult_turn(services, "", None, NO_WORKFLOW, token, finish=True))
+    chat, _, _, card, _, _, token = last
+    state = services.sessions.get(token)
+    assert state.final.label in services.doctor("dialogue").kb.labels
+    assert "most likely diagnosis" in card and "not for clinical use" in card
+    assert services.store.get_run(state.id).status == "done"
+    row = services.store.samples(state.id)[0]
+    assert row.status == "done" and json.loads(row.result_json)["final"]["label"] == state.final.label
+    _, again = await _last(consult_turn(services, "one more thing", None, NO_WORKFLOW, token))
     assert "has ended" in again[5] and len(again[0]) == len(chat)
 
 
 async def test_two_sessions_never_share_a_conversation(services):
-    _, a = await _last(consult_turn(services, COMPLAINT, None, NO_WORKFLOW, {}))
+    _, a = await _last(consult_turn(services, COMPLAINT, None, NO_WORKFLOW, ""))
     _, b = await _last(consult_turn(services, "My eyes have been red and sticky since yesterday", None,
-                                    NO_WORKFLOW, {}))
-    state_a, state_b = a[-1], b[-1]
-    assert state_a["id"] != state_b["id"]
-    assert all("eyes" not in t["text"] for t in state_a["turns"])
-    assert all("elbows" not in t["text"] for t in state_b["turns"])
+                                    NO_WORKFLOW, ""))
+    state_a, state_b = services.sessions.get(a[-1]), services.sessions.get(b[-1])
+    assert a[-1] != b[-1] and state_a.id != state_b.id
+    assert all("eyes" not in t.text for t in state_a.turns)
+    assert all("elbows" not in t.text for t in state_b.turns)
 
 
 async def test_consult_errors_are_messages_not_tracebacks(services, tmp_path):
-    _, last = await _last(consult_turn(services, "   ", None, NO_WORKFLOW, {}))
+    _, last = await _last(consult_turn(services, "   ", None, NO_WORKFLOW, ""))
     assert "type a message" in last[5] and last[0] == []
     pdf = tmp_path / "scan.pdf"
     pdf.write_bytes(b"%PDF-1.4 hello")
-    _, last = await _last(consult_turn(services, COMPLAINT, [str(pdf)], NO_WORKFLOW, {}))
+    _, last = await _last(consult_turn(services, COMPLAINT, [str(pdf)], NO_WORKFLOW, ""))
     assert "'scan.pdf' is not an accepted file type" in last[5]
     assert "Traceback" not in last[5] and last[0] == []
 
@@ -79,15 +81,16 @@ async def test_simulation_streams_turns_then_the_verdict(services):
     case_id = next(iter(services.cases))
     updates = [u async for u in simulate(services, case_id, "neutral", "dialogue", 3)]
     chat, final, verdict, msg = updates[-1]
-    assert len(updates) >= len(chat) + 1  # one page update per turn, then the verdict
-    assert chat[0]["role"] == "user" and any(m["role"] == "assistant" for m in chat)
-    assert "confidence" in final
+    n_turns = chat.count('class="dx-turn ')
+    assert len(updates) >= n_turns + 1  # one page update per turn, then the verdict
+    assert chat.index('data-role="patient"') < chat.index('data-role="doctor"')
+    assert "stated confidence" in final
     assert ("correct" in verdict) and services.cases[case_id].diagnosis in verdict
     assert "doctor turns" in msg
     run_id = msg.split("saved as run '")[1].split("'")[0]
     [row] = services.store.samples(run_id)
     assert row.case_id == case_id and row.status == "done"
-    assert len(services.store.turns(run_id, row.key)) == len(chat)
+    assert len(services.store.turns(run_id, row.key)) == n_turns  # the whole transcript is shown
     assert run_id in list(list_runs(services)["run"])  # visible in the Benchmarks tab
     summary = run_view(services, run_id)[0]
     assert "complete" in summary, summary
@@ -119,9 +122,9 @@ async def test_benchmark_viewer_reads_runs_but_never_consultations(services):
     assert list(by_temp["temperament"]) == ["neutral"] and list(plot_temp["temperament"]) == ["neutral"]
     assert list(samples["sample"]) == ["k1"] and keys["value"] == "k1" and shown["visible"] is True
     chat, card = sample_view(services, "bench-1", "k1")
-    assert [m["content"] for m in chat] == [t.text for t in res.turns]
+    assert chat.count('class="dx-turn ') == len(res.turns)  # the whole transcript
     assert "stored conclusion" in card and case.diagnosis in card
-    assert sample_view(services, "consult-secret", "transcript")[0] == []
+    assert 'class="dx-turn ' not in sample_view(services, "consult-secret", "transcript")[0]
     assert "no run 'nope'" in run_view(services, "nope")[0]
 
 
@@ -157,10 +160,11 @@ async def test_consult_concludes_from_the_glaucoma_workflow_with_the_whole_basis
     path = tmp_path / "eye.png"
     Image.fromarray(img).save(path)
     _, last = await _last(consult_turn(services, "My optician said my optic nerve looks odd; here is the photo",
-                                       [str(path)], "glaucoma", {}))
-    chat, _, _, card, _, _, state = last
-    assert state["final"] is not None and state["final"]["label"] == "glaucoma suspect"
-    basis = state["final"]["basis"]
+                                       [str(path)], "glaucoma", ""))
+    chat, _, _, card, _, _, token = last
+    final = services.sessions.get(token).final
+    assert final is not None and final.label == "glaucoma suspect"
+    basis = final.basis
     assert "workflow 'glaucoma': outcome glaucoma suspect" in basis and "rim_to_disc = " in basis
     assert "peripapillary_atrophy: unavailable" in basis  # the last item: nothing cut off
     assert "glaucoma suspect" in card

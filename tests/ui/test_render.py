@@ -27,7 +27,7 @@ def _dx() -> Diagnosis:
 def test_diagnosis_card_shows_every_number_and_verdict():
     html = render.diagnosis_card(_dx())
     assert "glaucoma suspect" in html
-    assert "0.712" in html and "score 0.67 (threshold 0.5)" in html
+    assert "0.712" in html and "probability 0.67 (threshold 0.5)" in html
     # a rule states the abnormal sign: the high vCDR reads "sign present" in the warning colour,
     # the normal rim "sign absent"; nothing reads pass/meets for an abnormal sign
     assert html.count("sign present") == 1 and html.count("sign absent") == 1
@@ -47,7 +47,10 @@ def test_final_card_with_workflow_evidence():
     final = FinalDiagnosis(label="psoriasis", confidence=0.82, differential=["psoriasis", "eczema"],
                            basis="silvery scales on the elbows")
     html = render.final_card(final, _dx())
-    assert "psoriasis" in html and "confidence 82%" in html and "eczema" in html
+    # the patient reads the most likely diagnosis and its basis, no probability (issue 15)
+    assert "psoriasis" in html and "most likely diagnosis" in html and "eczema" in html
+    assert "confidence" not in html and "82%" not in html
+    assert "stated confidence 82%" in render.final_card(final, _dx(), patient=False)
     assert "evidence from workflow glaucoma" in html and "0.712" in html
     abstained = render.final_card(FinalDiagnosis(label=None))
     assert "abstained" in abstained
