@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from dxgraph.bench.grid import GridSample
-from dxgraph.errors import ModelError
+from dxgraph.errors import ModelError, ModelUnavailable
 from dxgraph.bench.judge import JudgeResult
 from dxgraph.bench.record import SampleResult, TokenUsage
 from dxgraph.types import Case, Fact, FinalDiagnosis, Turn
@@ -107,7 +107,7 @@ class FlakyModel:
             mode = ("error", "hang", "malformed")[self._rng.randrange(3)]
         self.modes.append(mode)
         if mode == "error":
-            raise ModelError("endpoint 'flaky' failed after 4 attempts: HTTP 503")
+            raise ModelUnavailable("endpoint 'flaky' failed after 4 attempts: HTTP 503")
         if mode == "hang":
             await asyncio.sleep(3600)
         if mode == "malformed":
