@@ -6,12 +6,69 @@ from rich.markup import escape
 
 from dxgraph.cli.bench import _echo_errors, _say
 
-__all__ = ["print_report"]
+__all__ = ["metric_tables", "print_report"]
+
+# Column headings a reader parses at a glance; `--json` keeps the metric keys.
+LABELS = {"top1_accuracy": "top-1", "top1_accuracy_all_assigned": "top-1 all assigned", "top3_accuracy": "top-3",
+          "macro_f1": "macro F1", "f1_3mdbench": "F1 3MDBench", "failure_rate": "failure rate",
+          "other_rate": "other", "unparseable_rate": "unparseable", "abstention_rate": "abstained",
+          "mean_turns": "turns", "facts_elicited": "facts elicited"}
+
+
+def _cell(v: dict | None, sep: str) -> str:
+    v = v or {}
+    return "–" if v.get("value") is None else f"{v['value']:.3f}{sep}[{v['ci_low']:.2f}, {v['ci_high']:.2f}]"
+
+
+def _width(columns: list[list[str]]) -> int:
+    """Width a table of these columns (heading first, then cells) needs with nothing folded."""
+    return sum(max(len(line) for text in col for line in text.split("\n")) + 3 for col in columns) + 1
+
+
+def metric_tables(title: str, groups: dict, metrics: list[str], console) -> list:
+    """Tables of ``groups`` (name -> metric -> {value, ci_low, ci_high}) that fit ``console``'s width.
+
+    Wide first (a row per group, a column per metric, each cell "value [CI]" on one line, so
+    piped output stays one line per group). Where that is wider than the terminal, turned on
+    its side (a row per metric, value over CI) and split into as many tables as the groups
+    need. Numbers and names are never cut; headings wrap only between words.
+    """
+    from rich.table import Table
+
+    width = console.size.width
+    wide = Table(title=title)
+    wide.add_column(title, no_wrap=True)
+    for m in metrics:
+        wide.add_column(LABELS.get(m, m), overflow="fold")
+    for name, block in groups.items():
+        wide.add_row(escape(str(name)), *(_cell(block.get(m), " ") for m in metrics))
+    names = list(groups)
+    need = _width([[title, *map(str, names)]] + [[LABELS.get(m, m), *(_cell(groups[n].get(m), " ") for n in names)]
+                                                  for m in metrics])
+    if need <= width or not groups:
+        return [wide]
+    tables: list = []
+    # one line per metric if every group fits side by side, else value over CI, split into chunks
+    for sep, per in [(" ", len(names))] + [("\n", k) for k in range(len(names), 0, -1)]:
+        tables = []
+        for i in range(0, len(names), per):
+            chunk = names[i:i + per]
+            tall = Table(title=title if i == 0 else f"{title} (cont.)")
+            tall.add_column("metric", overflow="fold")
+            for name in chunk:
+                tall.add_column(escape(str(name)), no_wrap=True)
+            for m in metrics:
+                tall.add_row(LABELS.get(m, m), *(_cell(groups[n].get(m), sep) for n in chunk))
+            tables.append(tall)
+            need = max(need if i else 0, _width([["metric", *(LABELS.get(m, m) for m in metrics)]]
+                                                + [[str(n), *(_cell(groups[n].get(m), sep) for m in metrics)]
+                                                   for n in chunk]))
+        if need <= width:
+            break
+    return tables
 
 
 def print_report(rep: dict) -> None:
-    from rich.table import Table
-
     from dxgraph.cli import console
 
     synthetic = {True: "synthetic cases", False: "imported cases", "mixed": "mixed cases"}.get(rep["synthetic"], "")
@@ -50,14 +107,5 @@ def print_report(rep: dict) -> None:
     for title, groups in (("overall", {"all": rep["metrics"].get("overall", {})}),
                           ("temperament", rep["metrics"].get("by_temperament", {})),
                           ("strategy", rep["metrics"].get("by_strategy", {}))):
-        table = Table(title=title)
-        table.add_column(title, overflow="fold")
-        for m in metrics:
-            table.add_column(m, overflow="fold")
-        for name, block in groups.items():
-            cells = []
-            for m in metrics:
-                v = block.get(m) or {}
-                cells.append("–" if v.get("value") is None else f"{v['value']:.3f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}]")
-            table.add_row(escape(str(name)), *cells)
-        console.print(table)
+        for table in metric_tables(title, groups, metrics, console):
+            console.print(table)
