@@ -25,7 +25,7 @@ from dxgraph.bench.report_samples import samples_html
 from dxgraph.errors import InputError
 from dxgraph.store import SampleRow, Store
 
-__all__ = ["manifest_lines", "protocol_line", "overlap_note", "load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
+__all__ = ["METRIC_LABELS", "shown_metrics", "manifest_lines", "protocol_line", "overlap_note", "load_outcomes", "error_kinds", "format_error_kind", "build_report", "compare_runs", "render_html",
            "write_html"]
 
 _KIND = re.compile(r"[A-Za-z_][\w.]*(?=:|\s\(|$)")  # the runner's "Type: message (file:line)"
@@ -243,6 +243,24 @@ def _table(groups: dict[str, dict[str, Any]], metrics: list[str], first: str) ->
         f"<tr><td>{html.escape(g)}</td>" + "".join(f"<td>{_fmt(block.get(m))}</td>" for m in metrics) + "</tr>"
         for g, block in groups.items())
     return f"<table><tr><th>{html.escape(first)}</th>{head}</tr>{rows}</table>"
+
+
+# What a terminal or the demo shows of a run, in words a reader parses at a glance
+# (the JSON and the HTML report keep the metric keys).
+METRIC_LABELS = {"top1_accuracy": "top-1", "top1_accuracy_all_assigned": "top-1 all assigned",
+                 "top3_accuracy": "top-3", "macro_f1": "macro F1", "f1_3mdbench": "F1 3MDBench",
+                 "failure_rate": "failure rate", "other_rate": "other", "unparseable_rate": "unparseable",
+                 "abstention_rate": "abstained", "mean_turns": "turns", "facts_elicited": "facts elicited"}
+
+
+def shown_metrics(report: dict[str, Any]) -> list[str]:
+    """The metrics the CLI and the demo show: the strict ones, and under ``--protocol 3mdbench``
+    3MDBench's own (weighted F1 without "none", failure share) beside them."""
+    metrics = ["top1_accuracy", "top1_accuracy_all_assigned", "top3_accuracy", "macro_f1", "other_rate",
+               "unparseable_rate", "abstention_rate", "mean_turns", "facts_elicited"]
+    if report.get("protocol") == "3mdbench":
+        metrics[4:4] = ["f1_3mdbench", "failure_rate"]
+    return metrics
 
 
 def protocol_line(report: dict[str, Any]) -> str:

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from rich.markup import escape
 
+from dxgraph.bench.report import METRIC_LABELS as LABELS, shown_metrics
 from dxgraph.cli.bench import _echo_errors, _say
 
-__all__ = ["metric_tables", "print_report"]
-
-# Column headings a reader parses at a glance; `--json` keeps the metric keys.
-LABELS = {"top1_accuracy": "top-1", "top1_accuracy_all_assigned": "top-1 all assigned", "top3_accuracy": "top-3",
-          "macro_f1": "macro F1", "f1_3mdbench": "F1 3MDBench", "failure_rate": "failure rate",
-          "other_rate": "other", "unparseable_rate": "unparseable", "abstention_rate": "abstained",
-          "mean_turns": "turns", "facts_elicited": "facts elicited"}
+__all__ = ["LABELS", "metric_tables", "print_report"]
 
 
 def _cell(v: dict | None, sep: str) -> str:
@@ -100,10 +95,7 @@ def print_report(rep: dict) -> None:
         _say(f"metrics below cover the {rep['samples_done']} completed samples only; "
              f"re-run the failed ones with: dxgraph bench retry {rep['run_id']}")
         _say(f"except top1_accuracy_all_assigned, which counts the {rep['samples_failed']} failed samples as wrong")
-    metrics = ["top1_accuracy", "top1_accuracy_all_assigned", "top3_accuracy", "macro_f1", "other_rate",
-               "unparseable_rate", "abstention_rate", "mean_turns", "facts_elicited"]
-    if rep.get("protocol") == "3mdbench":  # 3MDBench's own metric beside the strict ones
-        metrics[4:4] = ["f1_3mdbench", "failure_rate"]
+    metrics = shown_metrics(rep)
     for title, groups in (("overall", {"all": rep["metrics"].get("overall", {})}),
                           ("temperament", rep["metrics"].get("by_temperament", {})),
                           ("strategy", rep["metrics"].get("by_strategy", {}))):

@@ -16,6 +16,7 @@ import pandas as pd
 
 from dxgraph.errors import DxGraphError
 from dxgraph.bench.record import SampleResult
+from dxgraph.bench.report import METRIC_LABELS, overlap_note, protocol_line, shown_metrics
 from dxgraph.types import Turn
 from dxgraph.ui import render
 from dxgraph.ui.consult import KIND as CONSULT_KIND
@@ -25,7 +26,6 @@ __all__ = ["build_benchmarks_tab", "list_runs", "run_view", "sample_view", "metr
 
 log = logging.getLogger("dxgraph.ui")
 
-_CORE = ["top1_accuracy", "top3_accuracy", "macro_f1", "abstention_rate", "mean_turns", "facts_elicited"]
 _RUN_COLUMNS = ["run", "kind", "status", "samples", "created"]
 _SAMPLE_COLUMNS = ["sample", "case", "temperament", "strategy", "doctor", "status", "answer", "correct"]
 
@@ -43,11 +43,12 @@ def _fmt(block: dict | None) -> str:
     return f"{block['value']:.3f} [{block['ci_low']:.3f}, {block['ci_high']:.3f}]"
 
 
-def metric_frame(groups: dict[str, dict], first: str) -> pd.DataFrame:
-    """One row per group, one column per core metric, each ``value [95% CI]``."""
-    rows = [[name] + [_fmt(block.get(m)) for m in _CORE] + [str((block.get("top1_accuracy") or {}).get("n", ""))]
+def metric_frame(groups: dict[str, dict], first: str, metrics: list[str] | None = None) -> pd.DataFrame:
+    """One row per group, one column per metric the CLI shows (same words), each ``value [95% CI]``."""
+    metrics = metrics or shown_metrics({})
+    rows = [[name] + [_fmt(block.get(m)) for m in metrics] + [str((block.get("top1_accuracy") or {}).get("n", ""))]
             for name, block in groups.items()]
-    return pd.DataFrame(rows, columns=[first, *_CORE, "n"])
+    return pd.DataFrame(rows, columns=[first, *(METRIC_LABELS.get(m, m) for m in metrics), "n"])
 
 
 def _plot_frame(groups: dict[str, dict], metric: str, by: str) -> pd.DataFrame:
@@ -105,16 +106,21 @@ def run_view(services: Services, run_id: str | None, reps: int | None = None):
     m = report["metrics"]
     synthetic = {True: "All cases are synthetic vignettes: these figures are not clinical evidence.",
                  "mixed": "A mix of synthetic and imported cases."}.get(report.get("synthetic"), "")
+    failed = (f" Metrics cover the {report['samples_done']} completed samples; 'top-1 all assigned' counts the "
+              f"{report['samples_failed']} failed ones as wrong." if report["samples_failed"] else "")
     summary = render.message_html(
         f"Run {report['run_id']} · {report['status']} · {report['samples_done']} of {report['samples_total']} "
-        f"samples done, {report['samples_failed']} failed · 95% bootstrap CIs over cases "
-        f"({report['bootstrap']['reps']} replicates); abstentions count as wrong. {synthetic}", "info")
+        f"samples done, {report['samples_failed']} failed · {protocol_line(report)} · 95% bootstrap CIs over "
+        f"cases ({report['bootstrap']['reps']} replicates); abstentions count as wrong.{failed} {synthetic}", "info")
+    if overlap_note(report):  # a run on the doctor's own knowledge base says so wherever it is shown
+        summary = render.message_html(overlap_note(report), "error") + summary
+    shown = shown_metrics(report)
     samples = _sample_rows(services, run_id)
     keys = list(samples["sample"]) if len(samples) else []
     return (summary,
-            metric_frame({"all": m.get("overall") or {}}, "overall"),
-            metric_frame(m.get("by_temperament") or {}, "temperament"),
-            metric_frame(m.get("by_strategy") or {}, "strategy"),
+            metric_frame({"all": m.get("overall") or {}}, "overall", shown),
+            metric_frame(m.get("by_temperament") or {}, "temperament", shown),
+            metric_frame(m.get("by_strategy") or {}, "strategy", shown),
             _plot_frame(m.get("by_temperament") or {}, "top1_accuracy", "temperament"),
             _plot_frame(m.get("by_strategy") or {}, "top1_accuracy", "strategy"),
             samples,

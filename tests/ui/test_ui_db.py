@@ -60,5 +60,47 @@ async def test_demo_and_cli_show_one_run_with_the_same_intervals(tmp_path, monke
     reps = report["bootstrap"]["reps"]
     assert reps == services.settings.bootstrap_reps == 1000 and f"({reps} replicates)" in summary
     ci = report["metrics"]["overall"]["top1_accuracy"]
-    shown = overall["top1_accuracy"].iloc[0]
+    shown = overall["top-1"].iloc[0]
     assert shown == f"{ci['value']:.3f} [{ci['ci_low']:.3f}, {ci['ci_high']:.3f}]", (shown, ci)
+
+
+async def test_benchmarks_tab_says_what_every_report_says(tmp_path):
+    """The tab shows the CLI's metrics in the CLI's words (failures counted as wrong, other and
+    unparseable apart), the protocol, 3MDBench's metric under its protocol, and the warning of a
+    run evaluated on the doctor's own knowledge base; before, it showed six metrics and neither."""
+    from dxgraph.bench.dialogue import run_consultation
+    from dxgraph.bench.record import SampleResult
+    from dxgraph.bench.report import METRIC_LABELS, shown_metrics
+    from dxgraph.store import SampleRow
+    from dxgraph.ui.benchmarks_tab import run_view
+    from dxgraph.ui.services import Services
+
+    services = Services(db_url=f"sqlite:///{tmp_path / 'runs.db'}")
+    try:
+        store = services.store
+        case = next(iter(services.cases.values()))
+        res = await run_consultation(case, services.personas["neutral"], services.doctor("dialogue"),
+                                     services.patient(), services.judge(), max_turns=3)
+        for run_id, extra in (("plain", {}), ("mdb", {"config": {"protocol": "3mdbench"}}),
+                              ("overlap", {"train_overlap": [case.id]})):
+            store.create_run(run_id, kind="dialogue", config={"grid": {"strategies": ["dialogue"]}, **extra},
+                             samples_total=2)
+            store.save_sample(SampleRow(run_id=run_id, key="k0", case_id=case.id, temperament="neutral",
+                                        strategy="dialogue", doctor="rules",
+                                        result_json=SampleResult.from_consultation(case, res).model_dump_json()),
+                              res.turns)
+            store.save_sample(SampleRow(run_id=run_id, key="k1", case_id=case.id, temperament="choleric",
+                                        strategy="dialogue", doctor="rules", status="error",
+                                        error="ModelUnavailable: HTTP 503"), [])
+        views = {run_id: run_view(services, run_id) for run_id in ("plain", "mdb", "overlap")}
+    finally:
+        services.close()
+    summary, overall, *_ = views["plain"]
+    assert list(overall.columns)[1:-1] == [METRIC_LABELS[m] for m in shown_metrics({})]
+    assert {"top-1 all assigned", "other", "unparseable", "abstained"} <= set(overall.columns)
+    assert "protocol: dxgraph" in summary and "counts the 1 failed ones as wrong" in summary
+    assert "TRAINING CASES" not in summary
+    summary, overall, *_ = views["mdb"]
+    assert "protocol: 3mdbench" in summary and {"F1 3MDBench", "failure rate"} <= set(overall.columns)
+    summary, *_ = views["overlap"]
+    assert "EVALUATED ON TRAINING CASES" in summary
