@@ -156,8 +156,9 @@ class BenchConfig(BaseModel):
     @classmethod
     def _absolute_dir(cls, value: str | None) -> str | None:
         # A folder is stored absolute so a resume from another working directory finds it.
-        if value is not None and value.startswith(CLASSIFIER_SPEC) and Path(value[len(CLASSIFIER_SPEC):]).exists():
-            return CLASSIFIER_SPEC + str(Path(value[len(CLASSIFIER_SPEC):]).resolve())
+        folder = value[len(CLASSIFIER_SPEC):] if value is not None and value.startswith(CLASSIFIER_SPEC) else ""
+        if folder and Path(folder).exists():
+            return CLASSIFIER_SPEC + str(Path(folder).resolve())
         if value not in (None, "bundled") and Path(value).exists():
             return str(Path(value).resolve())
         return value

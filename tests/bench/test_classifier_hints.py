@@ -213,3 +213,13 @@ def test_bad_classifier_paths_are_one_line_exit_2(tmp_path):
     line = one_error(run_cli("bench", "hints", "--classifier", str(half), "--cases", str(out),
                              "--out", str(tmp_path / "h.csv")))
     assert "has no preprocessor_config.json" in line
+
+
+def test_an_empty_classifier_spec_names_no_folder_rather_than_the_working_directory():
+    from dxgraph.bench.grid import BenchConfig
+    from dxgraph.bench.protocol import load_hints
+
+    config = BenchConfig(run_id="r", hints="classifier:")
+    assert config.hints == "classifier:"
+    with pytest.raises(InputError, match="names no folder"):
+        load_hints(config.hints, [])
