@@ -86,9 +86,9 @@ def classifier_hints(path: str, cases: list[Case], *, skip_without_image: bool =
     mapped = label_map(classifier.labels, path)
     bare = [c.id for c in cases if not c.images]
     if bare and not skip_without_image:
-        raise InputError(f"classifier folder {path!r}: case {bare[0]!r} has no image ({len(bare)} evaluated case(s) "
-                         "without one), so the classifier has nothing to look at; leave them out with "
-                         "--cases-file, or give their hints in a CSV (dxgraph bench hints writes one to edit)")
+        raise InputError(f"case {bare[0]!r} has no image ({len(bare)} evaluated case(s) without one), so the "
+                         f"classifier {path!r} has nothing to look at; leave them out with --cases-file, or give "
+                         "their hints in a CSV (dxgraph bench hints writes one to edit)")
     scored = [c for c in cases if c.images]
     # Pictures are decoded one batch at a time: a photo set never sits in memory whole.
     refs = [(k, j) for k, case in enumerate(scored) for j in range(len(case.images))]

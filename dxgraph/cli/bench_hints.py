@@ -46,6 +46,9 @@ def hints_cmd(
     if not chosen:
         raise InputError(f"no cases in {cases!r} (split {split!r}); check --cases and --split")
     hints, bare = classifier_hints(classifier, chosen, skip_without_image=True, batch_size=batch_size)
+    if not hints:
+        raise InputError(f"none of the {len(chosen)} case(s) of {cases!r} (split {split!r}) has a picture for the "
+                         "classifier to look at; give --cases a set with images (dxgraph cases import-3mdbench)")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["case_id", "top1", "top2", "top3"])

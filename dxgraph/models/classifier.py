@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -107,9 +108,13 @@ class ImageClassifier:
     def _load(self) -> None:
         if self._model is not None:
             return
-        import torch  # noqa: F401 - fail here with the install hint, not inside transformers
+        # A local folder never needs the hub; the env var also stops lookups transformers makes
+        # on its own.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoImageProcessor, AutoModelForImageClassification
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         folder = str(_folder(self.path))
         try:
             model = AutoModelForImageClassification.from_pretrained(folder, local_files_only=True,
