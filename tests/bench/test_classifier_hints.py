@@ -223,3 +223,10 @@ def test_an_empty_classifier_spec_names_no_folder_rather_than_the_working_direct
     assert config.hints == "classifier:"
     with pytest.raises(InputError, match="names no folder"):
         load_hints(config.hints, [])
+
+
+def test_bench_hints_on_a_case_set_without_pictures_refuses_rather_than_write_an_empty_csv(vit, tmp_path):
+    out = tmp_path / "h.csv"
+    res = CliRunner().invoke(app, ["bench", "hints", "--classifier", str(vit), "--split", "test", "--out", str(out)])
+    assert isinstance(res.exception, InputError) and "has a picture" in str(res.exception), res.output
+    assert not out.exists()
