@@ -154,13 +154,12 @@ def _run(*args):
 def test_cli_protocol_run_with_a_classifier_records_and_resumes_its_hints(vit, tmp_path):
     out, url = _imported(tmp_path), f"sqlite:///{tmp_path / 's.db'}"
     base = ["--run-id", "k", "--protocol", "3mdbench", "--cases", str(out), "--hints", f"classifier:{vit}",
-            "--no-progress", "--db", url]
+            "--strategy", "dialogue+hints", "--no-progress", "--db", url]
     res = _run(*base)
     assert res.exit_code == 0, res.output
-    assert "12/12 done" in res.output  # 3 cases x (single, dialogue, dialogue+image, dialogue+hints)
+    assert "3/3 done" in res.output
     store = Store(url)
-    assert {r.strategy for r in store.samples("k", "done")} == {"single", "dialogue", "dialogue+image",
-                                                                 "dialogue+hints"}
+    assert {(r.case_id, r.strategy) for r in store.samples("k", "done")} == {(c, "dialogue+hints") for c in ROWS}
     stored = json.loads(store.get_run("k").config_json)
     expected, _ = classifier_hints(str(vit), load_cases(str(out)))
     assert stored["hints_used"] == expected and sorted(expected) == sorted(ROWS)
@@ -168,7 +167,7 @@ def test_cli_protocol_run_with_a_classifier_records_and_resumes_its_hints(vit, t
                                            "sha256": hints_sha256(expected), "n_cases": 3}
     assert stored["grid"]["hints_classifier_sha256"] == classifier_sha256(vit)
     again = _run(*base)  # same folder content: nothing re-planned, nothing re-run
-    assert again.exit_code == 0 and "skipped 12 already done" in again.output, again.output
+    assert again.exit_code == 0 and "skipped 3 already done" in again.output, again.output
     _save_vit(vit.parent / "other", seed=5)
     import shutil
 
