@@ -34,7 +34,8 @@ def _summarise_workflow(dx) -> str:
     for ind in dx.indicators:
         if ind.status == "ok":
             unit = f" {ind.unit}" if ind.unit else ""
-            parts.append(f"{ind.id} = {ind.value}{unit} ({ind.finding}; abnormal if {ind.rule})")
+            value = f"{ind.value:.3f}" if isinstance(ind.value, float) else ind.value  # as the evidence table shows it
+            parts.append(f"{ind.id} = {value}{unit} ({ind.finding}; abnormal if {ind.rule})")
         else:
             parts.append(f"{ind.id}: unavailable ({ind.error})")
     return "; ".join(parts)

@@ -232,7 +232,7 @@ def build_consult_tab(services: Services):
                 "at a time and ends with a diagnosis. You may attach a photo, DICOM or NIfTI image.")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            chat = gr.Chatbot(label="Consultation", height=460, elem_id="consult-chat",
+            chat = gr.Chatbot(label="Consultation", show_label=False, height=460, elem_id="consult-chat",
                               placeholder="Your conversation with the doctor appears here.",
                               feedback_options=None, buttons=["copy"], group_consecutive_messages=False)
             with gr.Row():

@@ -30,6 +30,8 @@ def _dx(vcdr: float, rdr: float):
 def test_the_workflow_outcome_names_an_imaging_label():
     assert workflow_label(_summarise_workflow(_dx(0.75, 0.25))) == "glaucoma suspect"
     assert workflow_label(_summarise_workflow(_dx(0.40, 0.30))) == "no glaucoma"
+    # the numbers read as the evidence table prints them, not as 0.776596 beside a table's 0.777
+    assert "vcdr = 0.777 ratio (sign present" in _summarise_workflow(_dx(0.776596, 0.25))
     assert workflow_label("workflow 'glaucoma': outcome indeterminate: too little evidence available") is None
 
 
@@ -58,4 +60,4 @@ async def test_the_rule_doctor_concludes_from_the_workflow_with_the_whole_basis(
     assert final is not None and final.label == "glaucoma suspect"
     assert final.confidence == pytest.approx(dx.score, abs=0.01)  # the summary quotes it to 2 places
     # the whole evidence, not cut mid-string
-    assert final.basis.endswith(turn.tool_turns[0].text) and "vcdr = 0.75 ratio (sign present" in final.basis
+    assert final.basis.endswith(turn.tool_turns[0].text) and "vcdr = 0.750 ratio (sign present" in final.basis

@@ -43,8 +43,8 @@ async def test_the_prompt_holds_every_indicator_with_value_unit_and_finding_and_
     assert len(evidence) == 1
     text = evidence[0]
     assert "outcome glaucoma suspect" in text and "evidence score" in text and "coverage" in text
-    assert "vcdr = 0.75 ratio (sign present; abnormal if vcdr >= 0.6)" in text
-    assert "rim_to_disc = 0.15 ratio (sign present; abnormal if" in text
+    assert "vcdr = 0.750 ratio (sign present; abnormal if vcdr >= 0.6)" in text
+    assert "rim_to_disc = 0.150 ratio (sign present; abnormal if" in text
     assert "peripapillary_atrophy = no (sign absent;" in text
     assert "disc_haemorrhage: unavailable (no VLM configured)" in text
     # the imaging outcomes are answers the doctor may give once a workflow ran
