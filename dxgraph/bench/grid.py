@@ -42,6 +42,7 @@ _GRID_FIELDS = ("cases", "split", "doctors", "patient", "judge", "strategies", "
 # Fields added later enter a run's identity only when set, so runs stored before them resume.
 _OPTIONAL_GRID_FIELDS = ("seed", "case_ids", "protocol", "kb_cases", "hints")
 LIMIT_DRAW = "stratified-round-robin-v1"
+CLASSIFIER_SPEC = "classifier:"  # --hints classifier:PATH (bench.classifier_hints)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ class BenchConfig(BaseModel):
         kb_cases: the case set whose train split is the rule doctor's knowledge base (default:
             ``cases`` under ``dxgraph``, the bundled set under ``3mdbench``).
         hints: a CSV of classifier labels per case (``case_id,label1,label2,...``) that the
-            ``dialogue+hints`` strategy puts in the doctor's context (top 3).
+            ``dialogue+hints`` strategy puts in the doctor's context (top 3), or
+            ``classifier:PATH``, a local image classifier that computes them from the
+            cases' pictures (``bench.classifier_hints``).
         max_turns: doctor turns per consultation.
         concurrency: consultations in flight at once.
         shard: ``I/N`` to run one slice of the grid.
@@ -153,6 +156,9 @@ class BenchConfig(BaseModel):
     @classmethod
     def _absolute_dir(cls, value: str | None) -> str | None:
         # A folder is stored absolute so a resume from another working directory finds it.
+        folder = value[len(CLASSIFIER_SPEC):] if value is not None and value.startswith(CLASSIFIER_SPEC) else ""
+        if folder and Path(folder).exists():
+            return CLASSIFIER_SPEC + str(Path(folder).resolve())
         if value not in (None, "bundled") and Path(value).exists():
             return str(Path(value).resolve())
         return value
@@ -170,7 +176,12 @@ class BenchConfig(BaseModel):
             data["protocol"] = self.protocol
         if self.kb_cases is not None:
             data["kb_cases"] = self.kb_cases
-        if self.hints is not None:  # the file's content, not only its name, fixes the samples
+        if self.hints is not None and self.hints.startswith(CLASSIFIER_SPEC):
+            from dxgraph.models.classifier import classifier_sha256
+
+            # The weights, not the folder's name, fix the hints (and so the samples' inputs).
+            data["hints_classifier_sha256"] = classifier_sha256(self.hints[len(CLASSIFIER_SPEC):])
+        elif self.hints is not None:  # the file's content, not only its name, fixes the samples
             from dxgraph.bench.protocol import file_sha256
 
             data["hints_sha256"] = file_sha256(self.hints)

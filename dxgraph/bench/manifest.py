@@ -3,6 +3,7 @@
 Written once when a run is created (in the run row's config) and printed in every report:
 dxgraph's version and git commit (when run from a checkout), the model spec of every
 role, strategies, temperaments, protocol, split, a hash of the evaluated cases' content,
+the hints' source and hashes,
 seeds, turn limit, label table version, and start/end time.
 """
 
@@ -43,15 +44,23 @@ def case_set_hash(cases: list[Case]) -> str:
     return h.hexdigest()
 
 
-def _sha(path: str) -> str:
+def _hints(spec: str | None, hints: dict[str, list[str]] | None) -> dict[str, Any] | None:
+    """A CSV's path and sha256; a classifier's folder, weights' hash and the computed hints' sha256."""
+    if not spec:
+        return None
+    from dxgraph.bench.classifier_hints import hints_record, is_classifier_spec
+
+    if is_classifier_spec(spec):
+        return hints_record(spec, hints or {})
     from dxgraph.bench.protocol import file_sha256
 
-    return file_sha256(path)
+    return {"file": spec, "sha256": file_sha256(spec)}
 
 
 def build_manifest(config: Any, cases: list[Case], temperaments: list[str], *, started_at: str,
-                   protocol: str = "dxgraph") -> dict[str, Any]:
-    """The manifest of a run about to start (``config`` is its ``BenchConfig``)."""
+                   protocol: str = "dxgraph", hints: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The manifest of a run about to start (``config`` is its ``BenchConfig``; ``hints`` the
+    classifier hints it computed, if any)."""
     import dxgraph
     from dxgraph.simulator import labels as label_table
 
@@ -66,7 +75,7 @@ def build_manifest(config: Any, cases: list[Case], temperaments: list[str], *, s
         "cases": config.cases,
         "split": config.split or "all",
         "knowledge_base": f"{config.knowledge_source()} (train split)" if "rules" in config.doctors else None,
-        "hints": ({"file": config.hints, "sha256": _sha(config.hints)} if getattr(config, "hints", None) else None),
+        "hints": _hints(getattr(config, "hints", None), hints),
         "n_cases": len(cases),
         "case_set_sha256": case_set_hash(cases),
         "seeds": {"case_draw": config.seed if config.limit is not None else None, "patient": 0, "bootstrap": None},

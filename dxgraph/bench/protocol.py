@@ -12,10 +12,12 @@ context. ``--protocol 3mdbench`` does the same on cases imported with
 * the rule doctor learns from another case set (``--kb-cases``, by default the bundled
   train split), and the usual overlap refusal applies between that base and the cases;
 * the default strategies are ``single``, ``dialogue``, ``dialogue+image``, plus
-  ``dialogue+hints`` when ``--hints FILE.csv`` gives a classifier's ranked labels per case.
+  ``dialogue+hints`` when ``--hints`` gives a classifier's ranked labels per case: a CSV
+  (``read_hints``), or ``classifier:PATH``, a local image classifier run on each evaluated
+  case's pictures (``bench.classifier_hints``); ``load_hints`` dispatches.
 
-Hints are classifier output, not truth: they are read from the user's file and never from a
-case's label, so scrambling the labels leaves every doctor output unchanged.
+Hints are classifier output, not truth: they are read from the user's file or computed from
+pixels, never from a case's label, so scrambling the labels leaves every doctor output unchanged.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dxgraph.simulator import labels as label_table
 from dxgraph.types import Case
 
 __all__ = ["HINT_STRATEGY", "HINTS_USED", "default_strategies", "check_options", "own_temperaments",
-           "read_hints", "file_sha256"]
+           "read_hints", "load_hints", "file_sha256"]
 
 HINT_STRATEGY = "dialogue+hints"
 HINTS_USED = 3  # 3MDBench put a CNN's top-3 labels in the doctor's context
@@ -55,7 +57,7 @@ def check_options(protocol: str, *, split: str | None, temperaments: list[str] |
                              "case; drop --split (the rule doctor learns from --kb-cases)")
     if HINT_STRATEGY in strategies and not hints:
         raise InputError(f"strategy {HINT_STRATEGY!r} needs --hints FILE.csv (case_id, then a classifier's "
-                         "labels, most likely first)")
+                         "labels, most likely first) or --hints classifier:PATH (a local image classifier)")
     if hints and HINT_STRATEGY not in strategies:
         raise InputError(f"--hints is used only by strategy {HINT_STRATEGY!r}; add it to --strategy or drop --hints")
 
@@ -120,6 +122,15 @@ def read_hints(path: str, cases: list[Case]) -> dict[str, list[str]]:
     if not out:
         raise InputError(f"--hints {path!r} names no cases; write case_id,label1,label2,... one case a line")
     return out
+
+
+def load_hints(spec: str, cases: list[Case]) -> dict[str, list[str]]:
+    """``--hints``: a CSV file, or ``classifier:PATH`` scored on ``cases``' own pictures."""
+    from dxgraph.bench.classifier_hints import classifier_hints, classifier_path, is_classifier_spec
+
+    if is_classifier_spec(spec):
+        return classifier_hints(classifier_path(spec), cases)[0]
+    return read_hints(spec, cases)
 
 
 def check_hint_coverage(hints: dict[str, list[str]], case_ids: list[str], path: str) -> None:

@@ -27,6 +27,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dxgraph.bench.classifier_hints import check_same_hints, is_classifier_spec
 from dxgraph.bench.checks import check_images as _check_images, check_overlap as _check_overlap, train_overlap
 from dxgraph.bench.grid import BenchConfig, GridSample, build_grid, shard_of
 from dxgraph.bench.record import SampleResult
@@ -98,19 +99,22 @@ class SimulatorHarness:
         from dxgraph.simulator.cases import load_cases
 
         cases = list(load_cases(source=self.config.cases, split=self.config.split))
-        if self.config.hints:
+        if self.config.hints and not is_classifier_spec(self.config.hints):
             from dxgraph.bench.protocol import read_hints
 
             self.hints = read_hints(self.config.hints, cases)
         return cases
 
     def check_grid(self, grid: list[GridSample]) -> None:
-        """Every case a ``dialogue+hints`` sample plays has its hints."""
+        """Every case a ``dialogue+hints`` sample plays has its hints; a classifier computes
+        them here, for those cases only (all shards' alike: the grid is the whole run's)."""
         if self.config.hints:
-            from dxgraph.bench.protocol import HINT_STRATEGY, check_hint_coverage
+            from dxgraph.bench.protocol import HINT_STRATEGY, check_hint_coverage, load_hints
 
-            ids = list(dict.fromkeys(s.case.id for s in grid if s.strategy == HINT_STRATEGY))
-            check_hint_coverage(self.hints, ids, self.config.hints)
+            hinted = list({s.case.id: s.case for s in grid if s.strategy == HINT_STRATEGY}.values())
+            if is_classifier_spec(self.config.hints):
+                self.hints = load_hints(self.config.hints, hinted)
+            check_hint_coverage(self.hints, [c.id for c in hinted], self.config.hints)
 
     def personas(self) -> dict[str, Any]:
         if self._personas is None:
@@ -308,12 +312,16 @@ def _open_run(config: BenchConfig, store: Store, harness: Harness) -> list[GridS
     cases = list({s.case.id: s.case for s in grid}.values())
     # Under 3mdbench a case's temperament is its own personality: list the ones played.
     played = temperaments if config.protocol == "dxgraph" else sorted({s.temperament for s in grid})
+    hints = getattr(harness, "hints", None)
     manifest = build_manifest(config, cases, played, started_at=utcnow().isoformat(),
-                              protocol=config.protocol)
+                              protocol=config.protocol, hints=hints)
+    if existing is not None:
+        check_same_hints(config.run_id, json.loads(existing.config_json or "{}"), manifest)
     # On a resume the stored manifest (the first start's) is kept: create_run returns the row.
     store.create_run(config.run_id, kind=KIND, samples_total=len(grid),
                      config={"config": config.model_dump(mode="json"), "grid": identity,
-                             "keys_total": len(grid), "train_overlap": overlap, "manifest": manifest})
+                             "keys_total": len(grid), "train_overlap": overlap, "manifest": manifest,
+                             **({"hints_used": hints} if is_classifier_spec(config.hints) else {})})
     return grid
 
 

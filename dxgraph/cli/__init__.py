@@ -100,7 +100,8 @@ def _register() -> None:
     app.add_typer(workflows.app, name="workflows")
     app.add_typer(cases.app, name="cases")
     app.add_typer(serve.app, name="serve")
-    from dxgraph.cli import bench, bench_judge  # noqa: F401 - bench_judge adds `bench judge`, `bench agreement`
+    # bench_judge adds `bench judge`, `bench agreement`; bench_hints adds `bench hints`
+    from dxgraph.cli import bench, bench_hints, bench_judge  # noqa: F401
 
     app.add_typer(bench.app, name="bench")
     app.add_typer(workflows.phantoms_app, name="phantoms")

@@ -196,7 +196,8 @@ def run(
                                                       help="Run exactly the case ids listed in this file.")] = None,
     protocol: Annotated[str, typer.Option(help="dxgraph, or 3mdbench: every case once with its own personality.")] = "dxgraph",
     kb_cases: Annotated[Optional[str], typer.Option("--kb-cases", help="Case set whose train split is the rule doctor's knowledge base.")] = None,
-    hints: Annotated[Optional[str], typer.Option(help="CSV case_id,label1,label2,... for strategy dialogue+hints.")] = None,
+    hints: Annotated[Optional[str], typer.Option(help="For strategy dialogue+hints: a CSV case_id,label1,label2,... or "
+                                                      "classifier:PATH, a local image classifier folder.")] = None,
     concurrency: Annotated[int, typer.Option(help="Consultations in flight at once.")] = 8,
     shard: Annotated[Optional[str], typer.Option(help="I/N: run one slice of the grid.")] = None,
     max_turns: Annotated[int, typer.Option(help="Doctor turns per consultation.")] = 14,

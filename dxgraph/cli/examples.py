@@ -44,6 +44,7 @@ EXAMPLES: dict[str, str] = {
     "bench report": "dxgraph bench report smoke --html report.html",
     "bench judge": "dxgraph bench judge smoke --judge openai:Qwen/Qwen2.5-7B-Instruct@http://localhost:8000/v1 --name qwen",
     "bench agreement": "dxgraph bench agreement smoke run qwen",
+    "bench hints": "dxgraph bench hints --classifier ./cnn-folder --cases ./cases-3mdb --out top3.csv",
     "datasets list": "dxgraph datasets list --layout",
     "bench compare": "dxgraph bench compare smoke smoke-v2",
     "bench list": "dxgraph bench list",
@@ -55,6 +56,7 @@ EXAMPLES: dict[str, str] = {
 CHOICES: dict[str, tuple[str, ...]] = {
     "bench run --split": ("train", "test", "all"),
     "cases list --split": ("train", "test", "all"),
+    "bench hints --split": ("train", "test", "all"),
 }
 
 _TYPE_NAMES = {str: "TEXT", int: "INTEGER", float: "NUMBER", Path: "PATH"}
